@@ -1,0 +1,134 @@
+"""Voice activity (webrtcvad) and the endpointer that turns per-frame decisions into turns.
+
+The endpointer runs on media time (frame counts), not wall time, so it behaves the same
+whether audio arrives at real-time pace or all at once from a replayed file.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import webrtcvad
+
+from media.resample import PHONE_RATE
+
+FRAME_MS = 20
+FRAME_SAMPLES = PHONE_RATE * FRAME_MS // 1000
+
+
+class VoiceDetector:
+    """webrtcvad on 8 kHz int16 frames of 10, 20 or 30 ms."""
+
+    def __init__(self, aggressiveness: int = 2, rate: int = PHONE_RATE) -> None:
+        self._vad = webrtcvad.Vad(aggressiveness)
+        self._rate = rate
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        return self._vad.is_speech(frame.astype(np.int16).tobytes(), self._rate)
+
+
+@dataclass(frozen=True)
+class EndpointerConfig:
+    start_ms: int = 100  # voiced audio within the start window that opens a turn
+    start_window_ms: int = 200
+    hangover_ms: int = 500  # silence that closes a turn
+    pre_roll_ms: int = 200  # audio kept from before the start, so first syllables survive
+    tail_ms: int = 100  # silence kept after the last voiced frame
+    max_turn_ms: int = 30_000
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    at_ms: int  # media time of the first voiced frame that counted toward the start
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    start_ms: int
+    end_ms: int  # media time just after the last voiced frame
+    audio: np.ndarray = field(repr=False)  # int16 8 kHz, pre-roll to tail
+
+
+VadEvent = SpeechStarted | SpeechEnded
+
+
+class Endpointer:
+    """Feed 20 ms frames with their voice decision; get SpeechStarted / SpeechEnded."""
+
+    def __init__(self, config: EndpointerConfig | None = None) -> None:
+        self.config = config or EndpointerConfig()
+        c = self.config
+        self._start_frames = max(1, c.start_ms // FRAME_MS)
+        self._window: deque[bool] = deque(maxlen=max(1, c.start_window_ms // FRAME_MS))
+        self._pre_roll: deque[np.ndarray] = deque(maxlen=max(1, c.pre_roll_ms // FRAME_MS))
+        self._frames_seen = 0
+        self._in_speech = False
+        self._turn: list[np.ndarray] = []
+        self._turn_start_ms = 0
+        self._last_voiced_end_ms = 0
+        self._silence_run = 0
+        self.voiced_ms = 0  # voiced audio in the current turn; barge-in reads this
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    @property
+    def now_ms(self) -> int:
+        return self._frames_seen * FRAME_MS
+
+    def push(self, frame: np.ndarray, voiced: bool) -> VadEvent | None:
+        frame_start_ms = self.now_ms
+        self._frames_seen += 1
+        if not self._in_speech:
+            return self._push_idle(frame, voiced, frame_start_ms)
+        return self._push_speaking(frame, voiced)
+
+    def _push_idle(self, frame: np.ndarray, voiced: bool, frame_start_ms: int) -> VadEvent | None:
+        self._window.append(voiced)
+        self._pre_roll.append(frame)
+        if sum(self._window) < self._start_frames:
+            return None
+        self._in_speech = True
+        window_ms = len(self._window) * FRAME_MS
+        first_voiced = next(i for i, v in enumerate(self._window) if v)
+        self._turn_start_ms = frame_start_ms + FRAME_MS - window_ms + first_voiced * FRAME_MS
+        self._turn = list(self._pre_roll)
+        self._pre_roll.clear()
+        self._window.clear()
+        self._silence_run = 0
+        self._last_voiced_end_ms = self.now_ms
+        self.voiced_ms = self._start_frames * FRAME_MS
+        return SpeechStarted(at_ms=max(0, self._turn_start_ms))
+
+    def _push_speaking(self, frame: np.ndarray, voiced: bool) -> VadEvent | None:
+        self._turn.append(frame)
+        if voiced:
+            self._silence_run = 0
+            self._last_voiced_end_ms = self.now_ms
+            self.voiced_ms += FRAME_MS
+        else:
+            self._silence_run += 1
+        too_long = self.now_ms - self._turn_start_ms >= self.config.max_turn_ms
+        if self._silence_run * FRAME_MS >= self.config.hangover_ms or too_long:
+            return self._close()
+        return None
+
+    def _close(self) -> SpeechEnded:
+        keep_silence = min(self._silence_run, self.config.tail_ms // FRAME_MS)
+        frames = self._turn[: len(self._turn) - self._silence_run + keep_silence]
+        event = SpeechEnded(
+            start_ms=max(0, self._turn_start_ms),
+            end_ms=self._last_voiced_end_ms,
+            audio=np.concatenate(frames) if frames else np.zeros(0, np.int16),
+        )
+        self._in_speech = False
+        self._turn = []
+        self.voiced_ms = 0
+        return event
+
+    def flush(self) -> SpeechEnded | None:
+        """Close an open turn at the end of the stream (the caller hung up mid-sentence)."""
+        return self._close() if self._in_speech else None

@@ -1,0 +1,104 @@
+"""The application factory: settings in, a FastAPI app out. Models load in the background
+so that /healthz can say "loading" instead of the port staying closed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from media.tts import PiperSynthesizer
+from media.vad import EndpointerConfig
+from routing.intake import IntakePolicy
+from storage import db
+from storage.calls import CallStore
+from storage.live import InProcessStreamTokens
+from transcripts.engine import WhisperTranscriber
+from transcripts.scheduler import TranscriptionScheduler
+from voice_agent import twilio_webhooks
+from voice_agent.media_stream import media_stream
+from voice_agent.services import Services
+from voice_agent.session import Engines, SessionConfig
+from voice_agent.settings import Settings
+from voice_agent.twilio_auth import SignatureChecker
+
+log = logging.getLogger(__name__)
+
+EngineLoader = Callable[[Settings], Engines]
+
+
+def load_engines(settings: Settings) -> Engines:
+    stt = WhisperTranscriber(
+        settings.whisper_model,
+        cpu_threads=settings.whisper_threads,
+        beam_size=settings.whisper_beam_size,
+    )
+    return Engines(
+        transcriber=TranscriptionScheduler(stt),
+        synthesizer=PiperSynthesizer(settings.piper_voice),
+    )
+
+
+def build_services(settings: Settings) -> Services:
+    engine = db.make_engine(settings.resolved_database_url())
+    return Services(
+        settings=settings,
+        db=engine,
+        calls=CallStore(engine),
+        tokens=InProcessStreamTokens(),
+        signatures=SignatureChecker(settings.auth_token()),
+        policy_factory=IntakePolicy,
+        session_config=SessionConfig(
+            vad_aggressiveness=settings.vad_aggressiveness,
+            endpointer=EndpointerConfig(hangover_ms=settings.endpoint_hangover_ms),
+            barge_in_ms=settings.barge_in_ms,
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None, loader: EngineLoader = load_engines) -> FastAPI:
+    settings = settings or Settings()
+    services = build_services(settings)
+
+    async def load() -> None:
+        try:
+            services.engines = await asyncio.to_thread(loader, settings)
+            services.ready.set()
+            log.info("models loaded; ready for calls")
+        except Exception as exc:
+            services.load_error = f"{type(exc).__name__}: {exc}"
+            log.exception("start-up failed")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The schema first: webhooks need it before any model has loaded.
+        await asyncio.to_thread(db.upgrade, services.db)
+        loading = asyncio.create_task(load())
+        yield
+        loading.cancel()
+        if services.ready.is_set():
+            services.engines.transcriber.close()
+        services.db.dispose()
+
+    app = FastAPI(title="Voice agent", lifespan=lifespan)
+    app.state.services = services
+    app.include_router(twilio_webhooks.router)
+    app.add_api_websocket_route("/twilio/media-stream", media_stream)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        if services.load_error:
+            return JSONResponse({"status": "failed", "error": services.load_error}, 503)
+        if not services.ready.is_set():
+            return JSONResponse({"status": "loading"}, 503)
+        try:
+            await asyncio.to_thread(db.ping, services.db)
+        except Exception as exc:
+            return JSONResponse({"status": "database unreachable", "error": str(exc)[:200]}, 503)
+        return JSONResponse({"status": "ok", "active_calls": len(services.active_calls)})
+
+    return app

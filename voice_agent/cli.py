@@ -1,0 +1,139 @@
+"""`voice-agent`: serve, replay, calls, db."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from media.wav import AudioFileError, read_wav_phone, write_wav
+from storage import db
+from storage.calls import CallStore
+from voice_agent.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="voice-agent", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    replay = sub.add_parser("replay", help="place a call from WAV files, one per caller turn")
+    replay.add_argument("files", nargs="+", type=Path)
+    replay.add_argument("--url", default="http://127.0.0.1:8000", help="the service's base URL")
+    replay.add_argument(
+        "--fast", action="store_true", help="send caller audio faster than real time"
+    )
+    replay.add_argument("--from", dest="caller", default="+15555550123")
+    replay.add_argument("--to", dest="line", default="+15550100200")
+    replay.add_argument("--save-agent-audio", type=Path, metavar="OUT.wav")
+
+    calls = sub.add_parser("calls", help="stored calls")
+    calls_sub = calls.add_subparsers(dest="calls_command", required=True)
+    calls_list = calls_sub.add_parser("list")
+    calls_list.add_argument("--json", action="store_true")
+    calls_list.add_argument("--limit", type=int, default=50)
+    calls_show = calls_sub.add_parser("show")
+    calls_show.add_argument("call_sid")
+    calls_show.add_argument("--json", action="store_true")
+
+    database = sub.add_parser("db", help="database schema")
+    database.add_subparsers(dest="db_command", required=True).add_parser("upgrade")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings()
+    handler = {"serve": _serve, "replay": _replay, "calls": _calls, "db": _db}[args.command]
+    return handler(args, settings)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from voice_agent.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, ws_max_size=1 << 20)
+    return 0
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_agent.replay import place_call
+
+    for path in args.files:  # reject a bad file before the call is placed
+        try:
+            read_wav_phone(path)
+        except AudioFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    result = asyncio.run(
+        place_call(
+            args.url,
+            settings.auth_token(),
+            args.files,
+            caller=args.caller,
+            line=args.line,
+            fast=args.fast,
+            on_event=print,
+        )
+    )
+    print(f"call {result.call_sid}: after the stream, Twilio was told: {result.after_stream_twiml}")
+    if args.save_agent_audio and result.agent_audio:
+        write_wav(args.save_agent_audio, result.agent_audio[0])
+    stored = _store(settings).call_json(result.call_sid)
+    if stored:
+        for line in stored["transcript"]:
+            print(f"  {line['speaker']:>6}: {line['text']}")
+    return 0 if result.greeted else 1
+
+
+def _store(settings: Settings) -> CallStore:
+    engine = db.make_engine(settings.resolved_database_url())
+    db.upgrade(engine)
+    return CallStore(engine)
+
+
+def _calls(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    if args.calls_command == "list":
+        rows = store.list_calls(args.limit)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for r in [] if args.json else rows:
+            print(
+                f"{r['call_sid']}  {r['started_at']}  {r['from']} -> {r['to']}  "
+                f"{r['status']}  {r['outcome'] or '-'}  {r['duration_s'] or 0:.1f}s"
+            )
+        return 0
+    call = store.call_json(args.call_sid)
+    if call is None:
+        print(f"error: no call {args.call_sid}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(call, indent=2))
+        return 0
+    print(
+        f"{call['call_sid']}  {call['from']} -> {call['to']}  {call['status']}  {call['outcome']}"
+    )
+    for line in call["transcript"]:
+        flag = " [interrupted]" if line["interrupted"] else ""
+        print(f"  {line['start_ms'] / 1000:7.2f}s {line['speaker']:>6}: {line['text']}{flag}")
+    for turn in call["turns"]:
+        print(f"  turn {turn['index']}: latency {turn['latency_ms']} ms")
+    return 0
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> int:
+    db.upgrade(db.make_engine(settings.resolved_database_url()))
+    print("database is at the newest schema")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

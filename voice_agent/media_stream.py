@@ -1,0 +1,151 @@
+"""WS /twilio/media-stream: handshake checks, the receive loop, bad-input accounting, and
+finalizing the call however the socket ends."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+from fastapi import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from voice_agent import twilio_protocol as wire
+from voice_agent.services import Services
+from voice_agent.session import CallSession
+from voice_agent.twilio_auth import public_url
+
+log = logging.getLogger(__name__)
+
+POLICY_VIOLATION = 1008
+
+
+class BadInput:
+    """Counts malformed frames per call; logs each kind once so a flood cannot flood logs."""
+
+    def __init__(self, call_label: str, limit: int) -> None:
+        self.counts: Counter[str] = Counter()
+        self.label, self.limit = call_label, limit
+
+    def add(self, kind: str, detail: str) -> bool:
+        """Returns True when the flood limit is reached."""
+        self.counts[kind] += 1
+        if self.counts[kind] == 1:
+            log.warning("stream %s: bad message (%s): %s", self.label, kind, detail[:200])
+        return self.total >= self.limit
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+async def media_stream(ws: WebSocket) -> None:
+    services: Services = ws.app.state.services
+    url = public_url(ws.url, services.settings.public_base_url)
+    if not services.signatures.valid(url, {}, ws.headers.get("x-twilio-signature")):
+        log.warning("media stream handshake rejected: bad or missing X-Twilio-Signature")
+        await ws.close(code=POLICY_VIOLATION, reason="invalid signature")
+        return
+    await ws.accept()
+    bad = BadInput("(before start)", services.settings.max_bad_messages)
+    start = await _await_start(ws, bad)
+    if start is None:
+        return
+    info = start.start
+    token = info.custom_parameters.get("token", "")
+    if not services.tokens.redeem(token, info.call_sid):
+        log.warning("stream for call %s rejected: missing or used stream token", info.call_sid)
+        await ws.close(code=POLICY_VIOLATION, reason="invalid stream token")
+        return
+    await services.ready.wait()
+    context = await asyncio.to_thread(services.calls.call_context, info.call_sid)
+    if context is None:  # the token was valid, so the row existed; deleted since?
+        await ws.close(code=POLICY_VIOLATION, reason="unknown call")
+        return
+    business, caller_number = context
+    await asyncio.to_thread(services.calls.mark_in_progress, info.call_sid, info.stream_sid)
+    bad.label = info.call_sid
+    services.active_calls.add(info.call_sid)
+
+    async def hang_up() -> None:
+        if ws.client_state == WebSocketState.CONNECTED:
+            await ws.close(code=1000)
+
+    session = CallSession(
+        call_sid=info.call_sid,
+        stream_sid=info.stream_sid,
+        policy=services.policy_factory(business, caller_number),
+        engines=services.engines,
+        send=ws.send_text,
+        hang_up=hang_up,
+        config=services.session_config,
+    )
+    try:
+        await session.start()
+        await _receive(ws, session, bad)
+    except (WebSocketDisconnect, RuntimeError) as exc:
+        log.info("call %s: stream ended (%s)", info.call_sid, type(exc).__name__)
+    finally:
+        # Shielded: a cancelled server task must still write the call record.
+        await asyncio.shield(_finalize(services, session, bad))
+    await hang_up()
+
+
+async def _await_start(ws: WebSocket, bad: BadInput) -> wire.Start | None:
+    while True:
+        try:
+            msg = wire.parse(await _receive_frame(ws))
+        except wire.ProtocolError as exc:
+            if bad.add(exc.kind, exc.detail):
+                await ws.close(code=POLICY_VIOLATION, reason="too many bad messages")
+                return None
+            continue
+        except WebSocketDisconnect:
+            return None
+        if isinstance(msg, wire.Start):
+            return msg
+        if isinstance(msg, wire.Stop):
+            return None
+        if not isinstance(msg, wire.Connected) and bad.add("before_start", msg.event):
+            await ws.close(code=POLICY_VIOLATION, reason="too many bad messages")
+            return None
+
+
+async def _receive(ws: WebSocket, session: CallSession, bad: BadInput) -> None:
+    while True:
+        try:
+            msg = wire.parse(await _receive_frame(ws))
+        except wire.ProtocolError as exc:
+            if bad.add(exc.kind, exc.detail):
+                await ws.close(code=POLICY_VIOLATION, reason="too many bad messages")
+                return
+            continue
+        match msg:
+            case wire.Media(media=m):
+                if len(m.payload) != 160:
+                    bad.add("payload_size", f"{len(m.payload)} bytes")  # kept all the same
+                session.on_media(m.chunk, m.payload)
+            case wire.Mark(mark=m):
+                session.on_mark(m.name)
+            case wire.Dtmf(dtmf=d):
+                log.info("call %s: DTMF %s", session.call_sid, d.digit)
+            case wire.Stop():
+                return
+            case _:
+                bad.add("unexpected", msg.event)
+
+
+async def _receive_frame(ws: WebSocket) -> str | bytes:
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    return message.get("text") or message.get("bytes") or b""
+
+
+async def _finalize(services: Services, session: CallSession, bad: BadInput) -> None:
+    record = await session.finish(bad.total)
+    try:
+        await asyncio.to_thread(services.calls.finalize, record)
+    except Exception:
+        log.exception("call %s: could not store the finished call", session.call_sid)
+    services.active_calls.discard(session.call_sid)

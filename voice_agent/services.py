@@ -1,0 +1,30 @@
+"""Everything a request handler needs, built once by the application factory."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from routing.policy import PolicyFactory
+from storage.calls import CallStore
+from storage.live import StreamTokens
+from voice_agent.session import Engines, SessionConfig
+from voice_agent.settings import Settings
+from voice_agent.twilio_auth import SignatureChecker
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Engine
+    calls: CallStore
+    tokens: StreamTokens
+    signatures: SignatureChecker
+    policy_factory: PolicyFactory
+    session_config: SessionConfig
+    engines: Engines = field(init=False)  # set once the models are loaded
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    load_error: str | None = None
+    active_calls: set[str] = field(default_factory=set)

@@ -1,0 +1,65 @@
+"""Settings from the environment, read once in the application factory and handed down."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+DEV_TOKEN_FILE = "twilio-dev-auth-token"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(Path("data"), validation_alias=AliasChoices("VOICE_AGENT_DATA_DIR"))
+    database_url: str | None = None
+    redis_url: str | None = None
+    public_base_url: str | None = None
+
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: str | None = None
+
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+
+    whisper_model: str | None = None  # name or path; default: bundled tiny.en
+    whisper_threads: int = 2
+    whisper_beam_size: int = 1
+    piper_voice: str | None = None  # .onnx path; default: bundled en_US-joe-medium
+
+    vad_aggressiveness: int = 2
+    endpoint_hangover_ms: int = 500
+    barge_in_ms: int = 200
+    max_bad_messages: int = 50
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'voice-agent.db').resolve()}"
+
+    def auth_token(self) -> str:
+        """The Twilio auth token; without one, a local development token kept in the data
+        dir, so that even a laptop setup never accepts unsigned requests."""
+        if self.twilio_auth_token:
+            return self.twilio_auth_token
+        path = self.data_dir / DEV_TOKEN_FILE
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_hex(16)
+        path.touch(mode=0o600)
+        path.write_text(token)
+        log.warning(
+            "TWILIO_AUTH_TOKEN is not set: generated a development token in %s; "
+            "`voice-agent replay` signs with it. Set TWILIO_AUTH_TOKEN for real calls.",
+            path,
+        )
+        return token

@@ -1,0 +1,157 @@
+"""Twilio Media Streams wire format: JSON text frames <-> typed messages.
+
+Nothing else in the service touches raw stream messages. Twilio sends every number as a
+string; pydantic's lax mode turns "42" into 42.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+class ProtocolError(ValueError):
+    """A frame that cannot be used. `kind` names the problem for per-call counters."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Connected(_Msg):
+    event: Literal["connected"]
+    protocol: str | None = None
+    version: str | None = None
+
+
+class MediaFormat(_Msg):
+    encoding: str = "audio/x-mulaw"
+    sample_rate: int = Field(8000, alias="sampleRate")
+    channels: int = 1
+
+
+class StartInfo(_Msg):
+    stream_sid: str = Field(alias="streamSid")
+    account_sid: str = Field(alias="accountSid")
+    call_sid: str = Field(alias="callSid")
+    tracks: list[str] = Field(default_factory=lambda: ["inbound"])
+    custom_parameters: dict[str, str] = Field(default_factory=dict, alias="customParameters")
+    media_format: MediaFormat = Field(default_factory=MediaFormat, alias="mediaFormat")
+
+
+class Start(_Msg):
+    event: Literal["start"]
+    sequence_number: int | None = Field(None, alias="sequenceNumber")
+    stream_sid: str | None = Field(None, alias="streamSid")
+    start: StartInfo
+
+
+class MediaInfo(_Msg):
+    track: str = "inbound"
+    chunk: int
+    timestamp: int
+    payload: bytes
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _b64(cls, value: Any) -> bytes:
+        if not isinstance(value, str):
+            raise ValueError("payload must be a base64 string")
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"payload is not base64: {exc}") from exc
+        if not raw:
+            raise ValueError("payload is empty")
+        return raw
+
+
+class Media(_Msg):
+    event: Literal["media"]
+    sequence_number: int | None = Field(None, alias="sequenceNumber")
+    stream_sid: str | None = Field(None, alias="streamSid")
+    media: MediaInfo
+
+
+class MarkInfo(_Msg):
+    name: str
+
+
+class Mark(_Msg):
+    event: Literal["mark"]
+    sequence_number: int | None = Field(None, alias="sequenceNumber")
+    stream_sid: str | None = Field(None, alias="streamSid")
+    mark: MarkInfo
+
+
+class DtmfInfo(_Msg):
+    track: str = "inbound_track"
+    digit: str
+
+
+class Dtmf(_Msg):
+    event: Literal["dtmf"]
+    sequence_number: int | None = Field(None, alias="sequenceNumber")
+    stream_sid: str | None = Field(None, alias="streamSid")
+    dtmf: DtmfInfo
+
+
+class StopInfo(_Msg):
+    account_sid: str | None = Field(None, alias="accountSid")
+    call_sid: str | None = Field(None, alias="callSid")
+
+
+class Stop(_Msg):
+    event: Literal["stop"]
+    sequence_number: int | None = Field(None, alias="sequenceNumber")
+    stream_sid: str | None = Field(None, alias="streamSid")
+    stop: StopInfo = Field(default_factory=StopInfo)
+
+
+Inbound = Annotated[Connected | Start | Media | Mark | Dtmf | Stop, Field(discriminator="event")]
+_INBOUND: TypeAdapter[Inbound] = TypeAdapter(Inbound)
+_EVENTS = {"connected", "start", "media", "mark", "dtmf", "stop"}
+
+
+def parse(frame: str | bytes) -> Connected | Start | Media | Mark | Dtmf | Stop:
+    """One WebSocket frame -> one typed message, or ProtocolError saying why not."""
+    if len(frame) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("too_large", f"{len(frame)} bytes > {MAX_MESSAGE_BYTES}")
+    try:
+        data = json.loads(frame)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError("not_json", str(exc)) from exc
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid", "message is not a JSON object")
+    if data.get("event") not in _EVENTS:
+        raise ProtocolError("unknown_event", repr(data.get("event"))[:40])
+    try:
+        return _INBOUND.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:])
+        raise ProtocolError("invalid", f"{data['event']}.{where}: {first['msg']}") from exc
+
+
+def media(stream_sid: str, mulaw: bytes) -> str:
+    payload = base64.b64encode(mulaw).decode("ascii")
+    return json.dumps({"event": "media", "streamSid": stream_sid, "media": {"payload": payload}})
+
+
+def mark(stream_sid: str, name: str) -> str:
+    return json.dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
+
+
+def clear(stream_sid: str) -> str:
+    return json.dumps({"event": "clear", "streamSid": stream_sid})
