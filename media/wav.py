@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import struct
 import wave
 from pathlib import Path
 
 import numpy as np
 
 from media.resample import PHONE_RATE, to_phone
+
+
+MAX_FILE_BYTES = 64 << 20
 
 
 class AudioFileError(ValueError):
@@ -17,6 +21,8 @@ class AudioFileError(ValueError):
 def read_wav_phone(path: str | Path) -> np.ndarray:
     """Any 16-bit PCM mono/stereo WAV -> int16 at 8 kHz (mixed down, resampled)."""
     path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+        raise AudioFileError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB")
     try:
         with wave.open(str(path), "rb") as w:
             channels, width, rate, n = (
@@ -32,7 +38,16 @@ def read_wav_phone(path: str | Path) -> np.ndarray:
             raw = w.readframes(n)
     except AudioFileError:
         raise
-    except (wave.Error, EOFError, OSError, ValueError, OverflowError) as exc:
+    except (
+        wave.Error,
+        EOFError,
+        OSError,
+        ValueError,
+        OverflowError,
+        RuntimeError,
+        struct.error,
+        MemoryError,
+    ) as exc:  # the stdlib reader's ways of saying "corrupt"
         raise AudioFileError(f"{path}: not a readable WAV file ({exc})") from exc
     usable = len(raw) - len(raw) % (2 * channels)
     if usable == 0:
