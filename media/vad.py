@@ -35,7 +35,7 @@ class EndpointerConfig:
     start_window_ms: int = 200
     hangover_ms: int = 500  # silence that closes a turn
     pre_roll_ms: int = 200  # audio kept from before the start, so first syllables survive
-    tail_ms: int = 100  # silence kept after the last voiced frame
+    tail_ms: int = 200  # silence kept after the last voiced frame
     max_turn_ms: int = 30_000
 
 

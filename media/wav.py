@@ -10,7 +10,6 @@ import numpy as np
 
 from media.resample import PHONE_RATE, to_phone
 
-
 MAX_FILE_BYTES = 64 << 20
 
 

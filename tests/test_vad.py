@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from media.vad import FRAME_SAMPLES, Endpointer, EndpointerConfig, SpeechEnded, SpeechStarted
-from media.vad import VoiceDetector
+from media.vad import (
+    FRAME_SAMPLES,
+    Endpointer,
+    EndpointerConfig,
+    SpeechEnded,
+    SpeechStarted,
+    VoiceDetector,
+)
 from tests.conftest import FIXTURES
 
 EXPECTED = {
@@ -29,7 +35,9 @@ def test_webrtcvad_matches_reference_on_30ms_frames(mode: int) -> None:
 
 def run(pattern: str, config: EndpointerConfig | None = None) -> list[tuple[int, object]]:
     """Feed frames whose voice flag is given by '1'/'0'; collect (frame index, event)."""
-    ep = Endpointer(config or EndpointerConfig(start_ms=60, start_window_ms=100, hangover_ms=200))
+    ep = Endpointer(
+        config or EndpointerConfig(start_ms=60, start_window_ms=100, hangover_ms=200, tail_ms=100)
+    )
     events = []
     for i, flag in enumerate(pattern):
         frame = np.full(FRAME_SAMPLES, i, dtype=np.int16)  # sample value = frame index
@@ -41,7 +49,7 @@ def run(pattern: str, config: EndpointerConfig | None = None) -> list[tuple[int,
 
 def test_turn_starts_after_enough_voice_and_ends_after_hangover() -> None:
     events = run("0000" + "1" * 20 + "0" * 15)
-    (i1, start), (i2, end) = events
+    (_i1, start), (i2, end) = events
     assert isinstance(start, SpeechStarted) and start.at_ms == 4 * 20
     assert isinstance(end, SpeechEnded)
     assert end.start_ms == 80 and end.end_ms == 24 * 20

@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from media.wav import AudioFileError, read_wav_phone, write_wav
+from media.wav import AudioFileError, write_wav
 from storage import db
 from storage.calls import CallStore
 from voice_agent.settings import Settings
@@ -64,11 +64,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from voice_agent.replay import place_call
+    from voice_agent.replay import load_turn, place_call
 
     for path in args.files:  # reject a bad file before the call is placed
         try:
-            read_wav_phone(path)
+            load_turn(path)
         except AudioFileError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -84,8 +84,8 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     print(f"call {result.call_sid}: after the stream, Twilio was told: {result.after_stream_twiml}")
-    if args.save_agent_audio and result.agent_audio:
-        write_wav(args.save_agent_audio, result.agent_audio[0])
+    if args.save_agent_audio:
+        write_wav(args.save_agent_audio, result.agent_audio)
     stored = _store(settings).call_json(result.call_sid)
     if stored:
         for line in stored["transcript"]:

@@ -4,6 +4,7 @@ finalizing the call however the socket ends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 
@@ -69,7 +70,8 @@ async def media_stream(ws: WebSocket) -> None:
 
     async def hang_up() -> None:
         if ws.client_state == WebSocketState.CONNECTED:
-            await ws.close(code=1000)
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await ws.close(code=1000)
 
     session = CallSession(
         call_sid=info.call_sid,

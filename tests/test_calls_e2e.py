@@ -1,0 +1,162 @@
+"""Calls placed over the real WebSocket against the real server, as Twilio places them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from storage.calls import CallStore
+from storage.db import make_engine
+from tests.conftest import AUDIO, MANIFEST, RunningServer
+from tests.textnorm import normalize, wer
+from voice_agent.replay import connect_stream, load_turn, place_call, ring, wait_for_answer
+from voice_agent.twilio_auth import SignatureChecker
+
+CALLS = {c["name"]: c["turns"] for c in MANIFEST["calls"]}
+TEXT = {name: turn["text"] for name, turn in MANIFEST["turns"].items()}
+
+
+def stored(server: RunningServer, call_sid: str) -> dict:
+    store = CallStore(make_engine(server.settings.resolved_database_url()))
+    return store.call_json(call_sid)
+
+
+async def wait_stored(server: RunningServer, call_sid: str) -> dict:
+    """The record is written as the socket closes; poll until it is final."""
+    for _ in range(200):
+        call = await asyncio.to_thread(stored, server, call_sid)
+        if call and call["status"] in ("completed", "failed"):
+            return call
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"call {call_sid} was never finalized: {call}")
+
+
+@pytest.mark.parametrize("name", ["clogged-sink-booking", "human-speech", "billing-callback"])
+async def test_multi_turn_call_is_greeted_answered_transcribed_and_stored(
+    server: RunningServer, name: str
+) -> None:
+    turns = [AUDIO / t for t in CALLS[name]]
+    result = await place_call(server.url, server.auth_token, turns, fast=True)
+    assert result.greeted
+    answered = [t for t in result.turns if t.latency_ms is not None and t.agent_audio_s > 0.3]
+    assert len(answered) >= 0.9 * len(turns), result.turns
+
+    call = await wait_stored(server, result.call_sid)
+    assert call["from"] == "+15555550123" and call["to"] == "+15550100200"
+    assert call["status"] == "completed" and call["outcome"] == "answered"
+    assert call["duration_s"] > 0 and call["started_at"] < call["ended_at"]
+    caller_text = " ".join(s["text"] for s in call["transcript"] if s["speaker"] == "caller")
+    reference = " ".join(TEXT[t] for t in CALLS[name])
+    assert wer(reference, caller_text) <= 0.15, (normalize(reference), normalize(caller_text))
+    agent_lines = [s for s in call["transcript"] if s["speaker"] == "agent"]
+    assert agent_lines[0]["text"].startswith("Thanks for calling Bluebird Plumbing")
+    assert len(call["turns"]) >= len(answered)
+    assert all(t["latency_ms"] > 0 for t in call["turns"] if t["answered"])
+    assert "<Hangup" in result.after_stream_twiml
+
+
+async def test_goodbye_ends_the_call_from_the_agent_side(server: RunningServer) -> None:
+    result = await place_call(
+        server.url, server.auth_token, [AUDIO / "goodbye.wav", AUDIO / "name-maria.wav"], fast=True
+    )
+    assert result.closed_by_agent and len(result.turns) == 1
+    call = await wait_stored(server, result.call_sid)
+    assert call["transcript"][-1]["text"].endswith("Goodbye!")
+
+
+def test_calls_cli_prints_the_stored_call(server: RunningServer) -> None:
+    env = {**os.environ, "VOICE_AGENT_DATA_DIR": str(server.settings.data_dir)}
+    listed = subprocess.run(
+        [sys.executable, "-m", "voice_agent.cli", "calls", "list", "--json"],
+        capture_output=True, text=True, env=env, check=True, timeout=60,
+    )  # fmt: skip
+    calls = json.loads(listed.stdout)
+    assert calls, "earlier tests placed calls"
+    sid = calls[0]["call_sid"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "voice_agent.cli", "calls", "show", sid, "--json"],
+        capture_output=True, text=True, env=env, check=True, timeout=60,
+    )  # fmt: skip
+    call = json.loads(shown.stdout)
+    keys = "call_sid from to status started_at ended_at duration_s outcome transcript booking"
+    assert set(keys.split()) | {"message", "handoff", "recording", "turns"} <= set(call)
+    assert {"speaker", "text", "start_ms", "end_ms"} <= set(call["transcript"][0])
+    missing = subprocess.run(
+        [sys.executable, "-m", "voice_agent.cli", "calls", "show", "CAnope", "--json"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode == 1 and "no call CAnope" in missing.stderr
+
+
+async def test_bad_input_is_counted_and_the_call_goes_on(server: RunningServer) -> None:
+    signer = SignatureChecker(server.auth_token)
+    async with httpx.AsyncClient() as http:
+        ringing = await ring(http, signer, server.url, "+15555550199", "+15550100200")
+    async with connect_stream(ringing, signer, fast=True) as peer:
+        await peer.ws.send("this is not json")
+        await peer.ws.send(json.dumps({"event": "surprise", "streamSid": peer.stream_sid}))
+        await peer.send("media", media={"track": "inbound", "chunk": "1", "timestamp": "20",
+                                        "payload": "@@not base64@@"})  # fmt: skip
+        await peer.send("media", media={"track": "inbound", "chunk": "x", "timestamp": "20",
+                                        "payload": "/w=="})  # fmt: skip
+        await peer.ws.send(json.dumps({"event": "media", "padding": "x" * 70_000}))
+        await peer.send_audio(b"\xff" * 100)  # wrong size: counted, audio still used
+        assert await wait_for_answer(peer, 30)
+        await peer.send("dtmf", dtmf={"track": "inbound_track", "digit": "5"})
+        mulaw = load_turn(AUDIO / "name-maria.wav")
+        from voice_agent.replay import caller_turn
+
+        turn = await caller_turn(peer, "name-maria.wav", mulaw, 30)
+        assert turn.latency_ms is not None, "the call stayed alive and answered"
+    call = await wait_stored(server, ringing.call_sid)
+    assert "Maria" in " ".join(s["text"] for s in call["transcript"])
+    engine = make_engine(server.settings.resolved_database_url())
+    with engine.connect() as conn:
+        from sqlalchemy import text
+
+        bad = conn.execute(
+            text("SELECT bad_messages FROM calls WHERE call_sid = :s"), {"s": ringing.call_sid}
+        ).scalar_one()
+    assert bad == 6
+
+
+async def test_a_flood_of_bad_frames_closes_with_1008_and_still_stores_the_call(
+    server: RunningServer,
+) -> None:
+    signer = SignatureChecker(server.auth_token)
+    async with httpx.AsyncClient() as http:
+        ringing = await ring(http, signer, server.url, "+15555550198", "+15550100200")
+    async with connect_stream(ringing, signer, fast=True) as peer:
+        for _ in range(200):
+            if peer.closed.is_set():
+                break
+            await peer.ws.send("garbage")
+        await asyncio.wait_for(peer.closed.wait(), 10)
+    assert peer.close_code == 1008
+    call = await wait_stored(server, ringing.call_sid)
+    assert call["status"] == "completed"
+
+
+async def test_socket_dropped_mid_sentence_still_finalizes_with_the_last_words(
+    server: RunningServer,
+) -> None:
+    signer = SignatureChecker(server.auth_token)
+    async with httpx.AsyncClient() as http:
+        ringing = await ring(http, signer, server.url, "+15555550197", "+15550100200")
+    mulaw = load_turn(AUDIO / "billing-question.wav")
+    async with connect_stream(ringing, signer, fast=True) as peer:
+        assert await wait_for_answer(peer, 30)
+        cut = len(mulaw) * 3 // 4 // 160 * 160
+        for i in range(0, cut, 160):
+            await peer.send_audio(mulaw[i : i + 160])
+        peer.ws.transport.abort()  # no stop, no close frame: the line just dies
+        await peer.closed.wait()
+    call = await wait_stored(server, ringing.call_sid)
+    caller = [s["text"] for s in call["transcript"] if s["speaker"] == "caller"]
+    assert caller and "question" in caller[-1].lower()
