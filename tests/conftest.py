@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -14,8 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
+from storage.calls import CallStore
+from storage.db import make_engine
 from voice_agent.app import create_app
+from voice_agent.services import Services
 from voice_agent.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,11 +47,16 @@ def require_service(what: str, reason: str) -> None:
 class RunningServer:
     url: str
     settings: Settings
-    app: object
+    app: FastAPI | None = None
 
     @property
     def auth_token(self) -> str:
         return self.settings.auth_token()
+
+    @property
+    def services(self) -> Services:
+        assert self.app is not None
+        return self.app.state.services
 
 
 class ServerThread:
@@ -56,13 +67,19 @@ class ServerThread:
         self.app = create_app(settings)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with contextlib.suppress(SystemExit):  # uvicorn exits this way when start-up fails
+            self.server.run()
 
     def __enter__(self) -> str:
         self.thread.start()
         url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
+            if not self.thread.is_alive():
+                raise RuntimeError("server stopped during start-up")
             try:
                 if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                     return url
@@ -80,9 +97,21 @@ class ServerThread:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data = tmp_path_factory.mktemp("server-data")
     settings = Settings(data_dir=data, twilio_auth_token="test-auth-token-1234")
-    with ServerThread(settings) as url:
-        yield RunningServer(url=url, settings=settings, app=None)
+    thread = ServerThread(settings)
+    with thread as url:
+        yield RunningServer(url=url, settings=settings, app=thread.app)
 
 
-def audio(name: str) -> Path:
-    return AUDIO / name
+def stored(server: RunningServer, call_sid: str) -> dict | None:
+    return CallStore(make_engine(server.settings.resolved_database_url())).call_json(call_sid)
+
+
+async def wait_stored(server: RunningServer, call_sid: str) -> dict:
+    """The record is written as the socket closes; poll until it is final."""
+    call = None
+    for _ in range(400):
+        call = await asyncio.to_thread(stored, server, call_sid)
+        if call and call["status"] in ("completed", "failed"):
+            return call
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"call {call_sid} was never finalized: {call}")

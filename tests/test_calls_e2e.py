@@ -11,30 +11,14 @@ import sys
 import httpx
 import pytest
 
-from storage.calls import CallStore
 from storage.db import make_engine
-from tests.conftest import AUDIO, MANIFEST, RunningServer
+from tests.conftest import AUDIO, MANIFEST, RunningServer, wait_stored
 from tests.textnorm import normalize, wer
 from voice_agent.replay import connect_stream, load_turn, place_call, ring, wait_for_answer
 from voice_agent.twilio_auth import SignatureChecker
 
 CALLS = {c["name"]: c["turns"] for c in MANIFEST["calls"]}
 TEXT = {name: turn["text"] for name, turn in MANIFEST["turns"].items()}
-
-
-def stored(server: RunningServer, call_sid: str) -> dict:
-    store = CallStore(make_engine(server.settings.resolved_database_url()))
-    return store.call_json(call_sid)
-
-
-async def wait_stored(server: RunningServer, call_sid: str) -> dict:
-    """The record is written as the socket closes; poll until it is final."""
-    for _ in range(200):
-        call = await asyncio.to_thread(stored, server, call_sid)
-        if call and call["status"] in ("completed", "failed"):
-            return call
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"call {call_sid} was never finalized: {call}")
 
 
 @pytest.mark.parametrize("name", ["clogged-sink-booking", "human-speech", "billing-callback"])

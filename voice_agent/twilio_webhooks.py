@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 
 from voice_agent.services import Services
@@ -14,6 +15,7 @@ from voice_agent.twilio_auth import public_url, stream_url
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/twilio")
 
+UNAVAILABLE = "Sorry, we cannot take your call right now. Please call again in a few minutes."
 UNKNOWN_LINE = (
     "Sorry, this number is not connected to an answering service. Please check the number "
     "and call again. Goodbye."
@@ -47,14 +49,22 @@ async def incoming_call(request: Request) -> Response:
     call_sid, to, caller = form.get("CallSid", ""), form.get("To", ""), form.get("From", "")
     if not call_sid:
         return Response("CallSid is required", status_code=400)
-    business = await asyncio.to_thread(services.calls.business_by_line, to)
     reply = VoiceResponse()
+    try:
+        business = await asyncio.to_thread(services.calls.business_by_line, to)
+        if business is not None:
+            await asyncio.to_thread(services.calls.open_call, call_sid, business.id, caller, to)
+    except SQLAlchemyError:
+        # Without a record we could not keep our promises about the call: say so politely.
+        log.exception("call %s: database unavailable", call_sid)
+        reply.say(UNAVAILABLE)
+        reply.hangup()
+        return _twiml(reply)
     if business is None:
         log.warning("call %s to a number no business owns", call_sid)
         reply.say(UNKNOWN_LINE)
         reply.hangup()
         return _twiml(reply)
-    await asyncio.to_thread(services.calls.open_call, call_sid, business.id, caller, to)
     base = _base_url(request, services).rstrip("/")
     connect = reply.connect(action=f"{base}/twilio/stream-ended")
     stream = connect.stream(url=f"{stream_url(base)}/twilio/media-stream")

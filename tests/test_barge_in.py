@@ -1,0 +1,55 @@
+"""The caller talks over the agent: Twilio is told to clear, and the record says what was
+heard (the sentences whose marks came back) and what was not."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from tests.conftest import AUDIO, RunningServer, wait_stored
+from voice_agent.replay import caller_turn, connect_stream, load_turn, ring
+from voice_agent.twilio_auth import SignatureChecker
+
+
+async def test_caller_speaking_over_the_greeting_clears_it(server: RunningServer) -> None:
+    signer = SignatureChecker(server.auth_token)
+    async with httpx.AsyncClient() as http:
+        ringing = await ring(http, signer, server.url, "+15555550150", "+15550100200")
+    async with connect_stream(ringing, signer, fast=True) as peer:
+        peer.echo_marks = False  # hold the greeting "in the caller's ear"
+        for _ in range(1000):
+            if any(name == "u1.s0" for _, name in peer.pending_marks):
+                break
+            await peer.send_audio(b"\xff" * 160)
+            await asyncio.sleep(0.01)
+        # The first sentence has played; the caller cuts in during the second.
+        peer.pending_marks = [(t, n) for t, n in peer.pending_marks if n != "u1.s0"]
+        await peer.send("mark", mark={"name": "u1.s0"})
+        peer.echo_marks = True
+        turn = await caller_turn(peer, "sink", load_turn(AUDIO / "sink-clogged.wav"), 30)
+        assert peer.cleared.is_set(), "the agent kept talking over the caller"
+        assert turn.latency_ms is not None, "the caller's words were answered"
+    call = await wait_stored(server, ringing.call_sid)
+    greeting = call["transcript"][0]
+    assert greeting["speaker"] == "agent" and greeting["interrupted"]
+    assert greeting["heard_text"] == "Thanks for calling Bluebird Plumbing & HVAC."
+    assert any("sink" in s["text"].lower() for s in call["transcript"] if s["speaker"] == "caller")
+
+
+async def test_line_noise_under_the_agent_does_not_interrupt(server: RunningServer) -> None:
+    import numpy as np
+
+    from media import g711
+
+    signer = SignatureChecker(server.auth_token)
+    async with httpx.AsyncClient() as http:
+        ringing = await ring(http, signer, server.url, "+15555550151", "+15550100200")
+    rng = np.random.default_rng(7)
+    async with connect_stream(ringing, signer, fast=True) as peer:
+        peer.echo_marks = False
+        for _ in range(150):  # 3 s of faint hiss while the greeting plays
+            noise = (rng.standard_normal(160) * 60).astype(np.int16)
+            await peer.send_audio(g711.encode(noise))
+            await asyncio.sleep(0.005)
+        assert not peer.cleared.is_set()

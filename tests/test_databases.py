@@ -1,0 +1,97 @@
+"""The same service on PostgreSQL, and what callers hear when the database is down."""
+
+from __future__ import annotations
+
+import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from tests.conftest import (
+    AUDIO,
+    RunningServer,
+    ServerThread,
+    free_port,
+    require_service,
+    wait_stored,
+)
+from voice_agent.replay import place_call, ring
+from voice_agent.settings import Settings
+from voice_agent.twilio_auth import SignatureChecker
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A throwaway database on the local PostgreSQL server, dropped afterwards."""
+    try:
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        require_service("PostgreSQL at 127.0.0.1:5432", str(exc).splitlines()[0])
+    name = f"voice_agent_test_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+async def test_a_call_on_postgresql_is_stored_and_read_back(pg_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path, database_url=pg_url, twilio_auth_token="pg-token")
+    with ServerThread(settings) as url:
+        server = RunningServer(url=url, settings=settings)
+        turns = [AUDIO / "furnace-out.wav", AUDIO / "name-james.wav"]
+        result = await place_call(url, "pg-token", turns, fast=True)
+        call = await wait_stored(server, result.call_sid)
+    assert call["status"] == "completed" and call["outcome"] == "answered"
+    caller = " ".join(s["text"] for s in call["transcript"] if s["speaker"] == "caller")
+    assert "furnace" in caller.lower() and "james" in caller.lower()
+    assert call["started_at"].endswith("+00:00")
+
+
+def test_service_refuses_to_start_without_its_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none?connect_timeout=2"
+    settings = Settings(data_dir=tmp_path, database_url=dead, twilio_auth_token="t")
+    # Start-up runs the migrations, so a dead database stops the service before it
+    # listens, rather than letting it answer calls it cannot record.
+    with pytest.raises(RuntimeError, match="stopped during start-up"), ServerThread(settings):
+        pass
+
+
+async def test_database_lost_while_running_callers_hear_an_apology(server: RunningServer) -> None:
+    services = server.services
+    healthy_store, healthy_engine = services.calls, services.db
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none?connect_timeout=2"
+    from storage.calls import CallStore
+    from storage.db import make_engine
+
+    dead_engine = make_engine(dead)
+    services.calls, services.db = CallStore(dead_engine), dead_engine
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            health = await http.get(f"{server.url}/healthz")
+            assert health.status_code == 503 and "database" in health.json()["status"]
+            ringing = await ring(
+                http,
+                SignatureChecker(server.auth_token),
+                server.url,
+                "+15555550160",
+                "+15550100200",
+            )
+        root = ET.fromstring(ringing.twiml)
+        assert ringing.stream_url is None
+        assert (
+            "cannot take your call" in root.findtext("Say", "") and root.find("Hangup") is not None
+        )
+    finally:
+        services.calls, services.db = healthy_store, healthy_engine
