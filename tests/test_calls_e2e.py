@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -144,3 +145,29 @@ async def test_socket_dropped_mid_sentence_still_finalizes_with_the_last_words(
     call = await wait_stored(server, ringing.call_sid)
     caller = [s["text"] for s in call["transcript"] if s["speaker"] == "caller"]
     assert caller and "question" in caller[-1].lower()
+
+
+async def test_reordered_and_duplicated_frames_are_put_back_in_order(
+    server: RunningServer,
+) -> None:
+    signer = SignatureChecker(server.auth_token)
+    async with httpx.AsyncClient() as http:
+        ringing = await ring(http, signer, server.url, "+15555550196", "+15550100200")
+    mulaw = load_turn(AUDIO / "hours-question.wav")
+    frames = [mulaw[i : i + 160] for i in range(0, len(mulaw) - 159, 160)]
+    async with connect_stream(ringing, signer, fast=True) as peer:
+        assert await wait_for_answer(peer, 30)
+        base = peer.chunk
+        order = []
+        for i in range(0, len(frames) - 1, 2):  # swap every pair, resend every fifth
+            order += [i + 1, i] + ([i] if i % 5 == 0 else [])
+        for i in order:
+            payload = base64.b64encode(frames[i]).decode()
+            chunk = base + i + 1
+            media = {"chunk": str(chunk), "timestamp": str(chunk * 20), "payload": payload}
+            await peer.send("media", media=media)
+        peer.chunk = base + len(frames)
+        assert await wait_for_answer(peer, 30)
+    call = await wait_stored(server, ringing.call_sid)
+    caller = " ".join(s["text"] for s in call["transcript"] if s["speaker"] == "caller")
+    assert wer(TEXT["hours-question.wav"], caller) <= 0.15, caller

@@ -79,10 +79,11 @@ class CallSession:
         self.caller_segments: list[SegmentRecord] = []
         self.turns: list[TurnRecord] = []
         self._answer_task: asyncio.Task[None] | None = None
-        self._answer_audio: np.ndarray | None = None  # audio of the answer being prepared
         self._answer_speaking = False
-        self._carry: np.ndarray | None = None  # caller went on: prepend to the next turn
-        self._carry_start_ms: int | None = None
+        # Caller audio not yet committed to the record: the turn being answered, which
+        # becomes the start of the next turn if the caller goes on before we speak.
+        self._uncommitted: SpeechEnded | None = None
+        self._carry: SpeechEnded | None = None
         self._last_voiced_wall = 0.0
         self._barged_in = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -126,24 +127,17 @@ class CallSession:
         if task and not task.done() and not self._answer_speaking:
             # The caller went on before we answered: drop that answer, keep the audio.
             task.cancel()
-            self._carry = self._answer_audio
+            self._carry = self._uncommitted
 
     def _on_speech_ended(self, event: SpeechEnded) -> None:
         barged, self._barged_in = self._barged_in, False
         if self.playback.speaking and not barged:
             return  # a cough or "uh-huh" under the agent's speech: not a turn
-        audio, start_ms = event.audio, event.start_ms
-        if self._carry is not None:
-            audio = np.concatenate([self._carry, audio])
-            start_ms = self._carry_start_ms if self._carry_start_ms is not None else start_ms
-        self._carry, self._carry_start_ms = None, None
-        self._answer_audio = audio
-        self._carry_start_ms = start_ms
+        event, self._carry = _joined(self._carry, event), None
+        self._uncommitted = event
         self._answer_speaking = False
         turn = TurnRecord(index=len(self.turns) + 1)
-        self._answer_task = self._spawn(
-            self._answer(audio, start_ms, event.end_ms, self._last_voiced_wall, turn)
-        )
+        self._answer_task = self._spawn(self._answer(event, self._last_voiced_wall, turn))
 
     def _barge_in(self) -> None:
         self._barged_in = True
@@ -158,20 +152,19 @@ class CallSession:
 
     # ---- answering -----------------------------------------------------------------
 
-    async def _answer(
-        self, audio: np.ndarray, start_ms: int, end_ms: int, speech_end: float, turn: TurnRecord
-    ) -> None:
+    async def _answer(self, speech: SpeechEnded, speech_end: float, turn: TurnRecord) -> None:
         turn.endpoint_ms = _ms(speech_end, time.perf_counter())
-        text, turn.transcribe_ms = await self.engines.transcriber.transcribe(audio)
+        text, turn.transcribe_ms = await self.engines.transcriber.transcribe(speech.audio)
         if not text:
+            self._uncommitted = None
             return  # noise that looked like speech; keep listening
         t = time.perf_counter()
         act = await self.policy.respond(text)
         turn.policy_ms = _ms(t, time.perf_counter())
         # Committed: from here on the caller's words are part of the record.
         self._answer_speaking = True
-        self._carry_start_ms = None
-        self.caller_segments.append(SegmentRecord("caller", text, start_ms, end_ms))
+        self._uncommitted = None
+        self.caller_segments.append(SegmentRecord("caller", text, speech.start_ms, speech.end_ms))
         self.turns.append(turn)
         await self._run_act(act, (turn, speech_end))
 
@@ -256,11 +249,10 @@ class CallSession:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for ready in self._jitter.flush():
             self._pending_bytes += ready
-        last = self._endpointer.flush()
+        last = _joined(self._carry or self._uncommitted, self._endpointer.flush())
         if last is not None and len(last.audio):
-            audio = last.audio if self._carry is None else np.concatenate([self._carry, last.audio])
             with contextlib.suppress(Exception):
-                text, _ = await self.engines.transcriber.transcribe(audio)
+                text, _ = await self.engines.transcriber.transcribe(last.audio)
                 if text:
                     self.caller_segments.append(
                         SegmentRecord("caller", text, last.start_ms, last.end_ms)
@@ -276,6 +268,13 @@ class CallSession:
             segments=segments,
             turns=self.turns,
         )
+
+
+def _joined(first: SpeechEnded | None, then: SpeechEnded | None) -> SpeechEnded | None:
+    """One turn from two pieces the caller meant as one (a pause we took for an end)."""
+    if first is None or then is None:
+        return then or first
+    return SpeechEnded(first.start_ms, then.end_ms, np.concatenate([first.audio, then.audio]))
 
 
 def _ms(start: float, end: float) -> float:

@@ -1,0 +1,146 @@
+"""The call session with fake engines in the same slots as the real ones: turn-taking
+decisions, driven frame by frame without a network."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import numpy as np
+
+from media import g711
+from media.wav import read_wav_phone
+from routing.acts import EndCall, Say
+from storage.calls import SegmentRecord
+from tests.conftest import AUDIO
+from transcripts.scheduler import TranscriptionScheduler
+from voice_agent.session import CallSession, Engines
+
+SILENCE = bytes([0xFF]) * 160
+
+
+class GatedTranscriber:
+    """Returns what it was given (in samples) once the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.heard: list[int] = []
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        self.heard.append(len(audio))
+        self.gate.wait(10)
+        return f"words {len(self.heard)}"
+
+
+class Tone:
+    def synthesize(self, text: str) -> np.ndarray:
+        return (np.sin(np.arange(1600) / 3) * 8000).astype(np.int16)  # 200 ms per sentence
+
+
+class Echo:
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    async def greet(self) -> Say:
+        return Say("Hello.")
+
+    async def respond(self, caller_text: str) -> Say | EndCall:
+        self.said.append(caller_text)
+        return EndCall("Bye.") if "bye" in caller_text else Say(f"You said {caller_text}.")
+
+
+def make_session(stt: GatedTranscriber) -> tuple[CallSession, list[dict], Echo]:
+    sent: list[dict] = []
+
+    async def send(message: str) -> None:
+        sent.append(json.loads(message))
+
+    async def hang_up() -> None:
+        sent.append({"event": "hung_up"})
+
+    policy = Echo()
+    engines = Engines(TranscriptionScheduler(stt), Tone())
+    session = CallSession(call_sid="CA1", stream_sid="MZ1", policy=policy, engines=engines,
+                          send=send, hang_up=hang_up)  # fmt: skip
+    return session, sent, policy
+
+
+class Feeder:
+    def __init__(self, session: CallSession) -> None:
+        self.session, self.chunk = session, 0
+
+    async def feed(self, mulaw: bytes) -> None:
+        for i in range(0, len(mulaw) - 159, 160):
+            self.chunk += 1
+            self.session.on_media(self.chunk, mulaw[i : i + 160])
+            await asyncio.sleep(0)
+
+    async def silence(self, ms: int) -> None:
+        await self.feed(SILENCE * (ms // 20))
+
+
+def speech(name: str) -> bytes:
+    return g711.encode(read_wav_phone(AUDIO / name))
+
+
+async def settle(sent: list, predicate, limit_s: float = 10) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(int(limit_s / 0.01)):
+        if predicate(sent):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened; sent: {[m['event'] for m in sent][-10:]}")
+
+
+def echo_marks(session: CallSession, sent: list[dict]) -> None:
+    for m in sent:
+        if m["event"] == "mark":
+            session.on_mark(m["mark"]["name"])
+
+
+async def test_caller_going_on_before_the_answer_merges_both_parts_into_one_turn() -> None:
+    stt = GatedTranscriber()
+    session, sent, policy = make_session(stt)
+    await session.start()
+    await settle(sent, lambda s: any(m["event"] == "mark" for m in s))
+    echo_marks(session, sent)
+    feeder = Feeder(session)
+    first, second = speech("name-maria.wav"), speech("address-oak.wav")
+    await feeder.feed(first)
+    await feeder.silence(600)  # the endpointer closes the turn; transcription is held
+    await settle(stt.heard, lambda h: len(h) == 1)
+    await feeder.feed(second)  # ...and the caller goes on before we could answer
+    await feeder.silence(600)
+    stt.gate.set()
+    await settle(sent, lambda s: sum(m["event"] == "mark" for m in s) >= 2)
+    assert stt.heard[1] > stt.heard[0] + len(second) * 0.5, "second pass has both parts"
+    assert policy.said == ["words 2"], "only the merged turn was answered"
+    record = await session.finish(0)
+    callers = [s for s in record.segments if s.speaker == "caller"]
+    assert len(callers) == 1 and callers[0].start_ms < 1000
+    assert record.outcome == "answered" and record.turns[0].answered
+
+
+async def test_end_call_waits_until_the_goodbye_was_heard() -> None:
+    stt = GatedTranscriber()
+    stt.gate.set()
+    session, sent, policy = make_session(stt)
+    policy.respond = lambda text: _bye()  # type: ignore[method-assign]
+    await session.start()
+    await settle(sent, lambda s: any(m["event"] == "mark" for m in s))
+    echo_marks(session, sent)
+    feeder = Feeder(session)
+    await feeder.feed(speech("goodbye.wav"))
+    await feeder.silence(600)
+    await settle(sent, lambda s: sum(m["event"] == "mark" for m in s) >= 2)
+    await asyncio.sleep(0.05)
+    assert not any(m["event"] == "hung_up" for m in sent), "hung up before the caller heard it"
+    echo_marks(session, sent)
+    await settle(sent, lambda s: s[-1]["event"] == "hung_up")
+    record = await session.finish(0)
+    assert record.segments[-1] == SegmentRecord("agent", "Bye.", record.segments[-1].start_ms,
+                                                record.segments[-1].end_ms)  # fmt: skip
+
+
+async def _bye() -> EndCall:
+    return EndCall("Bye.")
