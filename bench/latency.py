@@ -47,8 +47,10 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "VOICE_AGENT_DATA_DIR": str(data_dir)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "voice_agent.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:

@@ -1,5 +1,5 @@
-"""What the receptionist can decide to do next. The session turns acts into speech and
-call control; the policy never touches audio or sockets."""
+"""What a policy tells the call to do, as a stream of parts: words to speak (possibly in
+fragments, as a model produces them) and at most one call-control decision."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Say:
-    text: str
+class Speak:
+    text: str  # a fragment; the session speaks it at sentence boundaries
 
 
 @dataclass(frozen=True)
 class EndCall:
-    text: str  # said before the line closes
+    """Close the line once everything said so far has been heard."""
 
 
-Act = Say | EndCall
+@dataclass(frozen=True)
+class Transfer:
+    """Close the stream once heard; Twilio then dials the on-call dispatcher."""
+
+
+ReplyPart = Speak | EndCall | Transfer

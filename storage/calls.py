@@ -9,19 +9,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import selectinload
 
+from storage.businesses import to_profile
 from storage.db import session_factory
 from storage.models import Business, Call, TranscriptSegment, Turn
-
-
-@dataclass(frozen=True)
-class BusinessInfo:
-    id: int
-    name: str
-    line: str
-    timezone: str
-    opening_hours: dict[str, list[str]]
-    greeting: str | None
-    recording_enabled: bool
+from storage.outcomes import outcome_details
+from storage.profiles import BusinessProfile
 
 
 @dataclass
@@ -46,28 +38,20 @@ class TurnRecord:
     send_ms: float | None = None
 
 
+RANK = {"abandoned": 1, "answered": 2, "handed_off": 3, "message_taken": 4, "booked": 5}
+
+
 @dataclass
 class FinishedCall:
     call_sid: str
     stream_sid: str | None
     ended_at: datetime
     outcome: str
+    stream_started_at: datetime | None = None
     status: str = "completed"
     bad_messages: int = 0
     segments: list[SegmentRecord] = field(default_factory=list)
     turns: list[TurnRecord] = field(default_factory=list)
-
-
-def _business_info(b: Business) -> BusinessInfo:
-    return BusinessInfo(
-        id=b.id,
-        name=b.name,
-        line=b.line,
-        timezone=b.timezone,
-        opening_hours=dict(b.opening_hours or {}),
-        greeting=b.greeting,
-        recording_enabled=b.recording_enabled,
-    )
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -82,18 +66,15 @@ class CallStore:
     def __init__(self, engine: Engine) -> None:
         self._sessions = session_factory(engine)
 
-    def business_by_line(self, line: str) -> BusinessInfo | None:
-        with self._sessions() as s:
-            b = s.scalar(select(Business).where(Business.line == line))
-            return _business_info(b) if b else None
-
-    def call_context(self, call_sid: str) -> tuple[BusinessInfo, str] | None:
+    def call_context(self, call_sid: str) -> tuple[BusinessProfile, str] | None:
         """The business a call reached and the caller's number."""
         with self._sessions() as s:
             call = s.scalar(
-                select(Call).options(selectinload(Call.business)).where(Call.call_sid == call_sid)
+                select(Call)
+                .options(selectinload(Call.business).selectinload(Business.dispatchers))
+                .where(Call.call_sid == call_sid)
             )
-            return (_business_info(call.business), call.from_number) if call else None
+            return (to_profile(call.business), call.from_number) if call else None
 
     def open_call(self, call_sid: str, business_id: int, from_number: str, to_number: str) -> None:
         """Idempotent: Twilio retries a webhook that timed out."""
@@ -126,14 +107,27 @@ class CallStore:
                 call.started_at if call.started_at.tzinfo else call.started_at.replace(tzinfo=UTC)
             )
             call.stream_sid = done.stream_sid or call.stream_sid
-            call.status, call.outcome = done.status, done.outcome
+            call.status = done.status
+            # A call can have two streams (the agent takes a message after an unanswered
+            # <Dial>): the record grows, and the outcome is the most that came of it.
+            if RANK.get(done.outcome, 0) >= RANK.get(call.outcome or "", 0):
+                call.outcome = done.outcome
             call.ended_at = done.ended_at
             call.duration_s = round((done.ended_at - started).total_seconds(), 3)
-            call.bad_messages = done.bad_messages
-            call.segments = [
-                TranscriptSegment(seq=i, **vars(seg)) for i, seg in enumerate(done.segments)
-            ]
-            call.turns = [Turn(**vars(t)) for t in done.turns]
+            call.bad_messages += done.bad_messages
+            offset = 0
+            if done.stream_started_at is not None:
+                offset = max(0, int((done.stream_started_at - started).total_seconds() * 1000))
+            seq0, turn0 = len(call.segments), len(call.turns)
+            for i, seg in enumerate(done.segments):
+                shifted = {
+                    **vars(seg),
+                    "start_ms": seg.start_ms + offset,
+                    "end_ms": seg.end_ms + offset,
+                }
+                call.segments.append(TranscriptSegment(seq=seq0 + i, **shifted))
+            for t in done.turns:
+                call.turns.append(Turn(**{**vars(t), "index": turn0 + t.index}))
 
     def list_calls(self, limit: int = 50) -> list[dict[str, Any]]:
         with self._sessions() as s:
@@ -174,8 +168,7 @@ class CallStore:
                 }
                 for t in call.turns
             ]
-            # Filled in by the receptionist and recording features; null until they exist.
-            data.update(booking=None, message=None, handoff=None, recording=None)
+            data.update(outcome_details(s, call.id), recording=None)
             return data
 
     @staticmethod

@@ -6,23 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.models import Business
-
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-DEMO_BUSINESS = {
-    "name": "Bluebird Plumbing & HVAC",
-    "line": "+15550100200",
-    "timezone": "America/New_York",
-    "opening_hours": {
-        d: ["07:00", "19:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-    },
-    "greeting": None,
-    "recording_enabled": False,
-}
 
 
 def make_engine(url: str) -> Engine:
@@ -52,9 +39,10 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+    from storage.businesses import seed_demo
+
     with Session(engine) as session, session.begin():
-        if session.scalar(select(Business.id).limit(1)) is None:
-            session.add(Business(**DEMO_BUSINESS))
+        seed_demo(session)
 
 
 def ping(engine: Engine) -> None:

@@ -23,6 +23,27 @@ class Business(Base):
     opening_hours: Mapped[dict] = mapped_column(JSON, default=dict)
     greeting: Mapped[str | None] = mapped_column(Text)
     recording_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    services: Mapped[list] = mapped_column(JSON, default=list)
+    service_area: Mapped[list] = mapped_column(JSON, default=list)
+    emergency_rules: Mapped[list] = mapped_column(JSON, default=list)
+    slot_minutes: Mapped[int] = mapped_column(Integer, default=120)
+    visits_per_slot: Mapped[int] = mapped_column(Integer, default=2)
+
+    dispatchers: Mapped[list[Dispatcher]] = relationship(
+        order_by="Dispatcher.id", cascade="all, delete-orphan"
+    )
+
+
+class Dispatcher(Base):
+    __tablename__ = "dispatchers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(32))
+    on_call: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Alerts go out only with a consent record behind this flag (see consent_records).
+    sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Call(Base):
@@ -79,3 +100,111 @@ class Turn(Base):
     policy_ms: Mapped[float | None] = mapped_column(Float)
     tts_ms: Mapped[float | None] = mapped_column(Float)
     send_ms: Mapped[float | None] = mapped_column(Float)
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    scheduled_for: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # UTC
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    service: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(Text)
+    problem: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="confirmed")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    callback_number: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    best_time: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    dispatcher_id: Mapped[int | None] = mapped_column(ForeignKey("dispatchers.id"))
+    dispatcher_name: Mapped[str | None] = mapped_column(String(200))
+    dispatcher_phone: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    dialed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # answered | no-answer | busy | failed | canceled, from Twilio's <Dial action>
+    dial_status: Mapped[str | None] = mapped_column(String(16))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConsentRecord(Base):
+    """Proof of consent (or its withdrawal). Kept even when a caller's data is deleted."""
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(String(16), default="sms")
+    opt_in: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(32))  # call | sms_keyword | admin
+    wording: Mapped[str] = mapped_column(Text)  # what the person was asked, or sent
+    call_sid: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SmsMessage(Base):
+    __tablename__ = "sms_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    call_sid: Mapped[str | None] = mapped_column(String(64))
+    to_number: Mapped[str] = mapped_column(String(32), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))  # booking_confirmation | dispatcher_alert
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # sent | refused | failed
+    twilio_sid: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(128))
+    events: Mapped[list] = mapped_column(JSON, default=list)  # empty: every event
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver one event to one endpoint."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), index=True)
+    event_id: Mapped[str] = mapped_column(String(64), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -5,14 +5,17 @@ from voice_agent.playback import Playback
 
 def test_all_marks_echoed_means_all_heard() -> None:
     pb = Playback()
-    utt = pb.begin("Hello there. How can I help?", start_ms=0)
-    m0 = pb.queued(utt, "Hello there.", 8000, last=False)
-    m1 = pb.queued(utt, "How can I help?", 8000, last=True)
+    utt = pb.begin(start_ms=0)
+    m0 = pb.queued(utt, "Hello there.", 8000)
+    m1 = pb.queued(utt, "How can I help?", 8000)
+    end = pb.end_mark(utt)
     pb.finished(utt)
-    assert m1.endswith(".end") and not m0.endswith(".end")
+    assert end == "u1.end" and not m1.endswith(".end")
     assert pb.speaking and not pb.idle.is_set()
     pb.on_mark(m0)
     pb.on_mark(m1)
+    assert pb.speaking, "the answer's end mark is still out"
+    pb.on_mark(end)
     assert not pb.speaking and pb.idle.is_set()
     seg = pb.segments()[0]
     assert not seg.interrupted and seg.heard_text is None and seg.end_ms == 2000
@@ -20,9 +23,9 @@ def test_all_marks_echoed_means_all_heard() -> None:
 
 def test_barge_in_keeps_only_sentences_whose_marks_came_back() -> None:
     pb = Playback()
-    utt = pb.begin("First sentence. Second sentence.", start_ms=500)
-    m0 = pb.queued(utt, "First sentence.", 8000, last=False)
-    m1 = pb.queued(utt, "Second sentence.", 8000, last=True)
+    utt = pb.begin(start_ms=500)
+    m0 = pb.queued(utt, "First sentence.", 8000)
+    m1 = pb.queued(utt, "Second sentence.", 8000)
     pb.finished(utt)
     pb.on_mark(m0)
     pb.interrupt()

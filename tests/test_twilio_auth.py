@@ -13,8 +13,13 @@ from tests.conftest import RunningServer
 from voice_agent.replay import connect_stream, ring, wait_for_answer
 from voice_agent.twilio_auth import SignatureChecker, public_url
 
-PARAMS = {"CallSid": "CAsig0001", "From": "+15555550100", "To": "+15550100200",
-          "AccountSid": "AC" + "0" * 32, "CallStatus": "ringing"}  # fmt: skip
+PARAMS = {
+    "CallSid": "CAsig0001",
+    "From": "+15555550100",
+    "To": "+15550100200",
+    "AccountSid": "AC" + "0" * 32,
+    "CallStatus": "ringing",
+}
 
 
 async def test_webhook_without_or_with_wrong_signature_is_forbidden(server: RunningServer) -> None:

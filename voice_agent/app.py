@@ -13,17 +13,25 @@ from fastapi.responses import JSONResponse
 
 from media.tts import PiperSynthesizer
 from media.vad import EndpointerConfig
-from routing.intake import IntakePolicy
+from routing.local import LocalPolicy
 from storage import db
+from storage.businesses import BusinessStore
 from storage.calls import CallStore
+from storage.consent import ConsentStore
 from storage.live import InProcessStreamTokens
+from storage.reception import ReceptionStore
+from storage.sms_log import SmsLog
+from storage.webhook_store import WebhookStore
 from transcripts.engine import WhisperTranscriber
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent import twilio_webhooks
+from voice_agent.crm_webhooks import WebhookDispatcher
 from voice_agent.media_stream import media_stream
+from voice_agent.notifier import Notifier
 from voice_agent.services import Services
 from voice_agent.session import Engines, SessionConfig
 from voice_agent.settings import Settings
+from voice_agent.sms import SmsSender
 from voice_agent.twilio_auth import SignatureChecker
 
 log = logging.getLogger(__name__)
@@ -45,17 +53,28 @@ def load_engines(settings: Settings) -> Engines:
 
 def build_services(settings: Settings) -> Services:
     engine = db.make_engine(settings.resolved_database_url())
+    sms = SmsSender(
+        ConsentStore(engine),
+        SmsLog(engine),
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,  # not auth_token(): the dev token must never reach Twilio
+        settings.twilio_api_base_url,
+    )
     return Services(
         settings=settings,
         db=engine,
         calls=CallStore(engine),
+        businesses=BusinessStore(engine),
+        reception=ReceptionStore(engine),
+        notifier=Notifier(sms=sms, webhooks=WebhookDispatcher(WebhookStore(engine))),
         tokens=InProcessStreamTokens(),
         signatures=SignatureChecker(settings.auth_token()),
-        policy_factory=IntakePolicy,
+        policy_factory=LocalPolicy,
         session_config=SessionConfig(
             vad_aggressiveness=settings.vad_aggressiveness,
             endpointer=EndpointerConfig(hangover_ms=settings.endpoint_hangover_ms),
             barge_in_ms=settings.barge_in_ms,
+            silence_prompt_ms=settings.silence_prompt_ms,
         ),
     )
 
@@ -77,9 +96,13 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The schema first: webhooks need it before any model has loaded.
         await asyncio.to_thread(db.upgrade, services.db)
+        services.notifier.bind(asyncio.get_running_loop())
+        services.notifier.webhooks.start()
         loading = asyncio.create_task(load())
         yield
         loading.cancel()
+        await services.notifier.drain()
+        await services.notifier.webhooks.aclose()
         if services.ready.is_set():
             services.engines.transcriber.close()
         services.db.dispose()

@@ -12,6 +12,7 @@ from pathlib import Path
 from media.wav import AudioFileError, write_wav
 from storage import db
 from storage.calls import CallStore
+from voice_agent import cli_notifications
 from voice_agent.settings import Settings
 
 
@@ -44,13 +45,15 @@ def main(argv: list[str] | None = None) -> int:
 
     database = sub.add_parser("db", help="database schema")
     database.add_subparsers(dest="db_command", required=True).add_parser("upgrade")
+    cli_notifications.add_parsers(sub)
 
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings()
-    handler = {"serve": _serve, "replay": _replay, "calls": _calls, "db": _db}[args.command]
+    handlers = {"serve": _serve, "replay": _replay, "calls": _calls, "db": _db}
+    handler = {**handlers, **cli_notifications.HANDLERS}[args.command]
     return handler(args, settings)
 
 

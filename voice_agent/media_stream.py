@@ -11,6 +11,9 @@ from collections import Counter
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from routing.local import LocalPolicy
+from routing.policy import Policy
+from routing.tools import ReceptionTools
 from voice_agent import twilio_protocol as wire
 from voice_agent.services import Services
 from voice_agent.session import CallSession
@@ -73,17 +76,30 @@ async def media_stream(ws: WebSocket) -> None:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                 await ws.close(code=1000)
 
+    def publish(event: str, data: dict) -> None:
+        services.notifier.publish(business, event, data)
+
+    tools = ReceptionTools(business, info.call_sid, caller_number, services.reception, publish)
+    opening = None
+    if info.custom_parameters.get("mode") == "message":
+        # Back from a <Dial> nobody answered: the scripted message flow, whatever the policy.
+        local = LocalPolicy(business, tools)
+        policy: Policy = local
+        handoff = await asyncio.to_thread(services.reception.handoff_for_call, info.call_sid)
+        opening = local.after_missed_transfer(handoff.reason if handoff else "call back")
+    else:
+        policy = services.policy_factory(business, tools)
     session = CallSession(
         call_sid=info.call_sid,
         stream_sid=info.stream_sid,
-        policy=services.policy_factory(business, caller_number),
+        policy=policy,
         engines=services.engines,
         send=ws.send_text,
         hang_up=hang_up,
         config=services.session_config,
     )
     try:
-        await session.start()
+        await session.start(opening)
         await _receive(ws, session, bad)
     except (WebSocketDisconnect, RuntimeError) as exc:
         log.info("call %s: stream ended (%s)", info.call_sid, type(exc).__name__)

@@ -15,7 +15,6 @@ from storage.calls import SegmentRecord
 @dataclass
 class Utterance:
     id: int
-    text: str
     start_ms: int
     sentences: list[str] = field(default_factory=list)
     heard: list[bool] = field(default_factory=list)
@@ -27,7 +26,7 @@ class Utterance:
         not_all_heard = self.interrupted or not all(self.heard)
         return SegmentRecord(
             speaker="agent",
-            text=self.text,
+            text=" ".join(self.sentences),
             start_ms=self.start_ms,
             end_ms=self.start_ms + self.samples // 8,
             interrupted=not_all_heard,
@@ -38,7 +37,7 @@ class Utterance:
 class Playback:
     def __init__(self) -> None:
         self.utterances: list[Utterance] = []
-        self._pending: dict[str, tuple[Utterance, int]] = {}
+        self._pending: dict[str, tuple[Utterance, int | None]] = {}
         self._producing = 0  # utterances still being synthesized
         self.idle = asyncio.Event()
         self.idle.set()
@@ -48,22 +47,28 @@ class Playback:
         """Audio is being produced, or queued at Twilio and not yet heard."""
         return self._producing > 0 or bool(self._pending)
 
-    def begin(self, text: str, start_ms: int) -> Utterance:
-        utt = Utterance(id=len(self.utterances) + 1, text=text, start_ms=start_ms)
+    def begin(self, start_ms: int) -> Utterance:
+        utt = Utterance(id=len(self.utterances) + 1, start_ms=start_ms)
         self.utterances.append(utt)
         self._producing += 1
         self.idle.clear()
         return utt
 
-    def queued(self, utt: Utterance, sentence: str, samples: int, last: bool) -> str:
-        """A sentence's audio was sent; returns the mark name to send after it. The last
-        sentence's mark ends in ".end", so a client knows the whole answer was played."""
+    def queued(self, utt: Utterance, sentence: str, samples: int) -> str:
+        """A sentence's audio was sent; returns the mark name to send after it."""
         index = len(utt.sentences)
         utt.sentences.append(sentence)
         utt.heard.append(False)
         utt.samples += samples
-        name = f"u{utt.id}.s{index}" + (".end" if last else "")
+        name = f"u{utt.id}.s{index}"
         self._pending[name] = (utt, index)
+        return name
+
+    def end_mark(self, utt: Utterance) -> str:
+        """A last mark after the whole answer ("u3.end"): its echo means all was played.
+        Sentences stream in, so which one is last is only known after it was sent."""
+        name = f"u{utt.id}.end"
+        self._pending[name] = (utt, None)
         return name
 
     def finished(self, utt: Utterance) -> None:
@@ -76,7 +81,8 @@ class Playback:
         if entry is None:
             return False  # unknown, or cleared by a barge-in: not heard
         utt, index = entry
-        utt.heard[index] = True
+        if index is not None:
+            utt.heard[index] = True
         self._update_idle()
         return True
 

@@ -167,9 +167,14 @@ async def ring(
 ) -> Ringing:
     call_sid = "CA" + secrets.token_hex(16)
     params = {
-        "CallSid": call_sid, "AccountSid": ACCOUNT_SID, "From": caller, "To": line,
-        "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01",
-    }  # fmt: skip
+        "CallSid": call_sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": caller,
+        "To": line,
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+    }
     twiml = await post_signed(http, signer, f"{base_url.rstrip('/')}/twilio/voice", params)
     root = ET.fromstring(twiml)
     connect = root.find("Connect")
@@ -195,11 +200,17 @@ async def connect_stream(
         listener = asyncio.create_task(peer.listen())
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
         if send_start:
-            await peer.send("start", start={
-                "streamSid": stream_sid, "accountSid": ACCOUNT_SID, "callSid": ringing.call_sid,
-                "tracks": ["inbound"], "customParameters": {"token": ringing.token},
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            })  # fmt: skip
+            await peer.send(
+                "start",
+                start={
+                    "streamSid": stream_sid,
+                    "accountSid": ACCOUNT_SID,
+                    "callSid": ringing.call_sid,
+                    "tracks": ["inbound"],
+                    "customParameters": {"token": ringing.token},
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                },
+            )
         try:
             yield peer
         finally:

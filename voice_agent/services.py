@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from routing.policy import PolicyFactory
+from storage.businesses import BusinessStore
 from storage.calls import CallStore
 from storage.live import StreamTokens
+from storage.reception import ReceptionStore
+from voice_agent.notifier import Notifier
 from voice_agent.session import Engines, SessionConfig
 from voice_agent.settings import Settings
 from voice_agent.twilio_auth import SignatureChecker
@@ -20,6 +23,9 @@ class Services:
     settings: Settings
     db: Engine
     calls: CallStore
+    businesses: BusinessStore
+    reception: ReceptionStore
+    notifier: Notifier
     tokens: StreamTokens
     signatures: SignatureChecker
     policy_factory: PolicyFactory

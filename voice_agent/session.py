@@ -5,7 +5,9 @@
         SpeechStarted while still thinking                    -> drop the answer, keep audio
         SpeechEnded                                           -> answer task:
             transcribe (shared pool) -> policy.respond -> speak sentence by sentence
-    marks echoed by Twilio -> what the caller heard; EndCall -> close once it was heard
+        a quiet line after the agent spoke                    -> policy.on_silence
+    marks echoed by Twilio -> what the caller heard
+    EndCall / Transfer -> close the stream once the last words were heard
 
 Everything CPU-heavy (Whisper, piper) runs in worker threads; the per-frame path here is
 a table lookup and one webrtcvad call.
@@ -17,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -25,18 +27,19 @@ import numpy as np
 
 from media import g711
 from media.jitter import JitterBuffer
-from media.tts import Synthesizer, split_sentences
+from media.tts import Synthesizer
 from media.vad import Endpointer, EndpointerConfig, SpeechEnded, SpeechStarted, VoiceDetector
-from routing.acts import Act, EndCall
+from routing.acts import ReplyPart, Transfer
 from routing.policy import Policy
 from storage.calls import FinishedCall, SegmentRecord, TurnRecord
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent import twilio_protocol as wire
-from voice_agent.playback import Playback, Utterance
+from voice_agent.playback import Playback
+from voice_agent.speaker import Send, Speaker, Spoken
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[str], Awaitable[None]]
+FRAME_MS = 20
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class SessionConfig:
     vad_aggressiveness: int = 2
     endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
     barge_in_ms: int = 200  # voiced audio over the agent before we stop talking
+    silence_prompt_ms: int = 8000  # a quiet line this long after the agent spoke: prompt
 
 
 @dataclass
@@ -52,6 +56,9 @@ class Engines:
 
     transcriber: TranscriptionScheduler
     synthesizer: Synthesizer
+
+
+Listener = Callable[[str, dict], None]  # live events: ("transcript", {...}) and the like
 
 
 class CallSession:
@@ -65,17 +72,19 @@ class CallSession:
         send: Send,
         hang_up: Callable[[], Awaitable[None]],
         config: SessionConfig | None = None,
+        listener: Listener | None = None,
     ) -> None:
         self.call_sid, self.stream_sid = call_sid, stream_sid
         self.policy, self.engines = policy, engines
         self.config = config or SessionConfig()
-        self._send_raw, self._hang_up = send, hang_up
-        self._send_lock = asyncio.Lock()
+        self._hang_up = hang_up
+        self._listener = listener or (lambda _kind, _data: None)
         self._jitter = JitterBuffer()
         self._pending_bytes = bytearray()
         self._vad = VoiceDetector(self.config.vad_aggressiveness)
         self._endpointer = Endpointer(self.config.endpointer)
         self.playback = Playback()
+        self._speaker = Speaker(stream_sid, engines.synthesizer, send, self.playback)
         self.caller_segments: list[SegmentRecord] = []
         self.turns: list[TurnRecord] = []
         self._answer_task: asyncio.Task[None] | None = None
@@ -86,13 +95,17 @@ class CallSession:
         self._carry: SpeechEnded | None = None
         self._last_voiced_wall = 0.0
         self._barged_in = False
+        self._quiet_ms = 0
+        self._silence_prompts = 0
+        self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self.ended_by_agent = False
+        self.transferred = False
+        self.started_at = datetime.now(UTC)
 
     # ---- inbound -------------------------------------------------------------------
 
-    async def start(self) -> None:
-        self._spawn(self._run_act(await self.policy.greet(), None))
+    async def start(self, opening: AsyncIterator[ReplyPart] | None = None) -> None:
+        self._spawn(self._reply(opening or self.policy.greet(), None), speaks=True)
 
     def on_media(self, chunk: int, payload: bytes) -> None:
         for ready in self._jitter.push(chunk, payload):
@@ -121,8 +134,10 @@ class CallSession:
             and self._endpointer.voiced_ms >= self.config.barge_in_ms
         ):
             self._barge_in()
+        self._watch_silence()
 
     def _on_speech_started(self) -> None:
+        self._quiet_ms, self._silence_prompts = 0, 0
         task = self._answer_task
         if task and not task.done() and not self._answer_speaking:
             # The caller went on before we answered: drop that answer, keep the audio.
@@ -131,7 +146,7 @@ class CallSession:
 
     def _on_speech_ended(self, event: SpeechEnded) -> None:
         barged, self._barged_in = self._barged_in, False
-        if self.playback.speaking and not barged:
+        if self._closing or (self.playback.speaking and not barged):
             return  # a cough or "uh-huh" under the agent's speech: not a turn
         event, self._carry = _joined(self._carry, event), None
         self._uncommitted = event
@@ -140,15 +155,28 @@ class CallSession:
         self._answer_task = self._spawn(self._answer(event, self._last_voiced_wall, turn))
 
     def _barge_in(self) -> None:
+        if self._closing:
+            return  # the goodbye or the transfer line is said in full
         self._barged_in = True
         log.info("call %s: barge-in", self.call_sid)
-        if self._answer_task and not self._answer_task.done():
-            self._answer_task.cancel()
         for task in list(self._tasks):
-            if task is not self._answer_task and getattr(task, "speaks", False):
+            if getattr(task, "speaks", False) or task is self._answer_task:
                 task.cancel()
         self.playback.interrupt()
-        self._spawn(self._send(wire.clear(self.stream_sid)))
+        self._spawn(self._speaker.send(wire.clear(self.stream_sid)))
+
+    def _watch_silence(self) -> None:
+        busy = (
+            self._endpointer.in_speech
+            or self.playback.speaking
+            or (self._answer_task is not None and not self._answer_task.done())
+            or self._closing
+        )
+        self._quiet_ms = 0 if busy else self._quiet_ms + FRAME_MS
+        if self._quiet_ms >= self.config.silence_prompt_ms:
+            self._quiet_ms = 0
+            prompts, self._silence_prompts = self._silence_prompts, self._silence_prompts + 1
+            self._spawn(self._reply(self.policy.on_silence(prompts), None), speaks=True)
 
     # ---- answering -----------------------------------------------------------------
 
@@ -158,83 +186,53 @@ class CallSession:
         if not text:
             self._uncommitted = None
             return  # noise that looked like speech; keep listening
-        t = time.perf_counter()
-        act = await self.policy.respond(text)
-        turn.policy_ms = _ms(t, time.perf_counter())
-        # Committed: from here on the caller's words are part of the record.
-        self._answer_speaking = True
-        self._uncommitted = None
-        self.caller_segments.append(SegmentRecord("caller", text, speech.start_ms, speech.end_ms))
-        self.turns.append(turn)
-        await self._run_act(act, (turn, speech_end))
+        asked = time.perf_counter()
 
-    async def _run_act(self, act: Act, timing: tuple[TurnRecord, float] | None) -> None:
-        await self._speak(act.text, timing)
-        if isinstance(act, EndCall):
-            await self.playback.idle.wait()
-            self.ended_by_agent = True
-            await self._hang_up()
+        def commit() -> None:
+            # From the first sound of the answer on, the caller's words are on the record.
+            self._answer_speaking = True
+            self._uncommitted = None
+            segment = SegmentRecord("caller", text, speech.start_ms, speech.end_ms)
+            self.caller_segments.append(segment)
+            self.turns.append(turn)
+            self._listener("transcript", {"speaker": "caller", "text": text})
 
-    async def _speak(self, text: str, timing: tuple[TurnRecord, float] | None) -> None:
+        spoken = await self._reply(self.policy.respond(text), commit)
+        t = spoken.timing
+        if t.first_frame is not None:
+            turn.answered = True
+            turn.policy_ms = _ms(asked, t.first_text or asked)
+            turn.tts_ms = _ms(t.synth_started or asked, t.first_audio or asked)
+            turn.send_ms = _ms(t.first_audio or asked, t.first_frame)
+            turn.latency_ms = _ms(speech_end, t.first_frame)
+        elif not self._answer_speaking:
+            commit()  # the policy chose silence (or failed): the words still count
+
+    async def _reply(
+        self, parts: AsyncIterator[ReplyPart], before_first_audio: Callable[[], None] | None
+    ) -> Spoken:
         task = asyncio.current_task()
         task.speaks = True  # type: ignore[union-attr]  # barge-in cancels speaking tasks
-        utt = self.playback.begin(text, self._endpointer.now_ms)
-        loop = asyncio.get_running_loop()
-        try:
-            sentences = split_sentences(text)
-            for i, sentence in enumerate(sentences):
-                t = time.perf_counter()
-                pcm = await loop.run_in_executor(
-                    None, self.engines.synthesizer.synthesize, sentence
-                )
-                first = not utt.sentences
-                if first and timing:
-                    timing[0].tts_ms = _ms(t, time.perf_counter())
-                last = i == len(sentences) - 1
-                await self._send_audio(utt, sentence, pcm, last, timing if first else None)
-        except asyncio.CancelledError:
-            utt.interrupted = True
-            raise
-        finally:
-            self.playback.finished(utt)
+        spoken = await self._speaker.say(parts, self._endpointer.now_ms, before_first_audio)
+        if spoken.said_anything:
+            text = " ".join(self.playback.utterances[-1].sentences)
+            self._listener("transcript", {"speaker": "agent", "text": text})
+        if spoken.control is not None:
+            self._closing = True
+            task.speaks = False  # type: ignore[union-attr]  # the last words are not cut
+            await self.playback.idle.wait()
+            self.transferred = isinstance(spoken.control, Transfer)
+            await self._hang_up()
+        return spoken
 
-    async def _send_audio(
-        self,
-        utt: Utterance,
-        sentence: str,
-        pcm: np.ndarray,
-        last: bool,
-        timing: tuple[TurnRecord, float] | None,
-    ) -> None:
-        mulaw = g711.encode(pcm)
-        rest = len(mulaw) % g711.FRAME_BYTES
-        if rest:
-            mulaw += bytes([g711.SILENCE_CODE]) * (g711.FRAME_BYTES - rest)
-        frames = [mulaw[i : i + g711.FRAME_BYTES] for i in range(0, len(mulaw), g711.FRAME_BYTES)]
-        async with self._send_lock:
-            t = time.perf_counter()
-            for i, frame in enumerate(frames):
-                await self._send_raw(wire.media(self.stream_sid, frame))
-                if i == 0 and timing:
-                    turn, speech_end = timing
-                    now = time.perf_counter()
-                    turn.send_ms = _ms(t, now)
-                    turn.latency_ms = _ms(speech_end, now)
-                    turn.answered = True
-            name = self.playback.queued(utt, sentence, len(pcm), last)
-            await self._send_raw(wire.mark(self.stream_sid, name))
-
-    async def _send(self, message: str) -> None:
-        async with self._send_lock:
-            await self._send_raw(message)
-
-    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+    def _spawn(self, coro: Awaitable, speaks: bool = False) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
+        task.speaks = speaks  # type: ignore[attr-defined]
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("call %s: task failed", self.call_sid, exc_info=task.exception())
@@ -258,12 +256,12 @@ class CallSession:
                         SegmentRecord("caller", text, last.start_ms, last.end_ms)
                     )
         segments = sorted(self.caller_segments + self.playback.segments(), key=lambda s: s.start_ms)
-        answered = any(t.answered for t in self.turns)
         return FinishedCall(
             call_sid=self.call_sid,
             stream_sid=self.stream_sid,
+            stream_started_at=self.started_at,
             ended_at=datetime.now(UTC),
-            outcome="answered" if answered else "abandoned",
+            outcome=self.policy.tools.facts.outcome(caller_spoke=bool(self.caller_segments)),
             bad_messages=bad_messages,
             segments=segments,
             turns=self.turns,

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
 
     twilio_account_sid: str = "AC00000000000000000000000000000000"
     twilio_auth_token: str | None = None
+    twilio_api_base_url: str | None = None  # a Twilio-compatible REST endpoint (tests)
 
     openai_api_key: str | None = None
     openai_base_url: str | None = None
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     vad_aggressiveness: int = 2
     endpoint_hangover_ms: int = 500
     barge_in_ms: int = 200
+    silence_prompt_ms: int = 8000
+    dispatcher_ring_s: int = 20
     max_bad_messages: int = 50
 
     def resolved_database_url(self) -> str:

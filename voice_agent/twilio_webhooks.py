@@ -1,9 +1,11 @@
-"""Twilio's signed HTTP webhooks: the incoming call and the end of its media stream."""
+"""Twilio's signed HTTP webhooks: the incoming call, the end of its media stream, and the
+end of a <Dial> to the dispatcher."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,8 +38,21 @@ async def _signed_form(request: Request) -> dict[str, str] | None:
     return None
 
 
-def _base_url(request: Request, services: Services) -> str:
-    return services.settings.public_base_url or str(request.base_url)
+def _base(request: Request) -> str:
+    services: Services = request.app.state.services
+    return (services.settings.public_base_url or str(request.base_url)).rstrip("/")
+
+
+def _connect_stream(request: Request, call_sid: str, **parameters: str) -> VoiceResponse:
+    services: Services = request.app.state.services
+    base = _base(request)
+    reply = VoiceResponse()
+    connect = reply.connect(action=f"{base}/twilio/stream-ended")
+    stream = connect.stream(url=f"{stream_url(base)}/twilio/media-stream")
+    stream.parameter(name="token", value=services.tokens.issue(call_sid))
+    for name, value in parameters.items():
+        stream.parameter(name=name, value=value)
+    return reply
 
 
 @router.post("/voice")
@@ -51,7 +66,7 @@ async def incoming_call(request: Request) -> Response:
         return Response("CallSid is required", status_code=400)
     reply = VoiceResponse()
     try:
-        business = await asyncio.to_thread(services.calls.business_by_line, to)
+        business = await asyncio.to_thread(services.businesses.by_line, to)
         if business is not None:
             await asyncio.to_thread(services.calls.open_call, call_sid, business.id, caller, to)
     except SQLAlchemyError:
@@ -65,17 +80,55 @@ async def incoming_call(request: Request) -> Response:
         reply.say(UNKNOWN_LINE)
         reply.hangup()
         return _twiml(reply)
-    base = _base_url(request, services).rstrip("/")
-    connect = reply.connect(action=f"{base}/twilio/stream-ended")
-    stream = connect.stream(url=f"{stream_url(base)}/twilio/media-stream")
-    stream.parameter(name="token", value=services.tokens.issue(call_sid))
-    return _twiml(reply)
+    return _twiml(_connect_stream(request, call_sid))
 
 
 @router.post("/stream-ended")
 async def stream_ended(request: Request) -> Response:
-    if await _signed_form(request) is None:
+    """After the agent's stream: <Dial> the dispatcher if the agent handed off, else hang up."""
+    services: Services = request.app.state.services
+    form = await _signed_form(request)
+    if form is None:
         return Response("invalid signature", status_code=403)
     reply = VoiceResponse()
-    reply.hangup()
+    call_sid = form.get("CallSid", "")
+    handoff = await asyncio.to_thread(services.reception.handoff_for_call, call_sid)
+    if handoff is None or handoff.dialed_at is not None or not handoff.dispatcher_phone:
+        reply.hangup()
+        return _twiml(reply)
+    business = await asyncio.to_thread(services.businesses.by_id, handoff.business_id)
+    await asyncio.to_thread(
+        services.reception.update_handoff, handoff.id, dialed_at=datetime.now(UTC)
+    )
+    dial = reply.dial(
+        caller_id=business.line if business else None,
+        timeout=services.settings.dispatcher_ring_s,
+        action=f"{_base(request)}/twilio/dial-ended",
+        answer_on_bridge=True,
+    )
+    dial.number(handoff.dispatcher_phone)
     return _twiml(reply)
+
+
+@router.post("/dial-ended")
+async def dial_ended(request: Request) -> Response:
+    """The dispatcher call is over. Nobody answered: back to the agent to take a message."""
+    services: Services = request.app.state.services
+    form = await _signed_form(request)
+    if form is None:
+        return Response("invalid signature", status_code=403)
+    call_sid, status = form.get("CallSid", ""), form.get("DialCallStatus", "")
+    handoff = await asyncio.to_thread(services.reception.handoff_for_call, call_sid)
+    if handoff is not None:
+        await asyncio.to_thread(
+            services.reception.update_handoff,
+            handoff.id,
+            dial_status=status,
+            ended_at=datetime.now(UTC),
+        )
+    if status in ("completed", "answered"):
+        reply = VoiceResponse()
+        reply.hangup()
+        return _twiml(reply)
+    log.info("call %s: dispatcher did not answer (%s); taking a message", call_sid, status)
+    return _twiml(_connect_stream(request, call_sid, mode="message"))

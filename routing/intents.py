@@ -1,0 +1,185 @@
+"""Reading a caller's words: yes/no, goodbye, emergencies, requests, names, numbers.
+
+Keyword rules, deliberately plain: they run offline in microseconds and a test can say
+exactly what they do. The LLM policy handles what they miss."""
+
+from __future__ import annotations
+
+import re
+
+from storage.profiles import BusinessProfile
+
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def has_any(text: str, phrases: tuple[str, ...] | list[str]) -> str | None:
+    """The first phrase found as whole words in text."""
+    padded = f" {' '.join(words(text))} "
+    for phrase in phrases:
+        if f" {' '.join(words(phrase))} " in padded:
+            return phrase
+    return None
+
+
+YES = (
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "sure",
+    "correct",
+    "that's right",
+    "right",
+    "sounds good",
+    "ok",
+    "okay",
+    "please do",
+    "absolutely",
+    "of course",
+    "go ahead",
+    "that works",
+    "perfect",
+    "you can",
+    "fine",
+)
+NO = ("no", "nope", "not", "don't", "do not", "wrong", "incorrect", "nah", "rather not")
+GOODBYE = (
+    "goodbye",
+    "good bye",
+    "bye",
+    "that's all",
+    "that is all",
+    "that's it",
+    "nothing else",
+    "no thanks",
+    "no thank you",
+    "have a good",
+)
+PERSON = (
+    "real person",
+    "a person",
+    "a human",
+    "human being",
+    "talk to someone",
+    "speak to someone",
+    "speak with someone",
+    "talk to somebody",
+    "representative",
+    "operator",
+    "dispatcher",
+    "live agent",
+    "talk to a technician",
+    "speak to a technician",
+    "manager",
+)
+GAS = ("gas smell", "smell gas", "smells like gas", "gas leak", "smell of gas", "rotten eggs")
+FREEZING = ("freezing", "below zero", "frozen", "pipes freezing", "ice cold")
+NO_HEAT = ("no heat", "furnace", "heater", "heating", "boiler", "heat")
+MESSAGE = (
+    "bill",
+    "billing",
+    "charge",
+    "charged",
+    "invoice",
+    "payment",
+    "refund",
+    "complaint",
+    "complain",
+    "call me back",
+    "call back",
+    "callback",
+    "speak with the owner",
+    "estimate",
+    "quote",
+    "receipt",
+    "warranty",
+)
+BOOKING = (
+    "book",
+    "appointment",
+    "schedule",
+    "technician",
+    "come out",
+    "send someone",
+    "repair",
+    "fix",
+    "broken",
+    "not working",
+    "stopped working",
+    "leak",
+    "leaking",
+    "clogged",
+    "clog",
+    "backed up",
+    "won't drain",
+    "install",
+    "replace",
+    "service",
+    "maintenance",
+    "tune up",
+    "inspection",
+    "no hot water",
+)
+HOURS = ("open", "hours", "close", "closing", "opening")
+AREA = ("service area", "serve", "do you cover", "come to", "areas", "in my area")
+SERVICES = (
+    "what services",
+    "do you do",
+    "do you fix",
+    "do you repair",
+    "do you work on",
+    "do you install",
+    "do you handle",
+    "services do you",
+)
+
+
+def is_yes(text: str) -> bool:
+    return has_any(text, YES) is not None and not (
+        has_any(text, NO) and not has_any(text, ("yes", "yeah", "correct"))
+    )
+
+
+def is_no(text: str) -> bool:
+    return has_any(text, NO) is not None and not has_any(text, ("yes", "yeah", "correct"))
+
+
+def emergency(text: str, profile: BusinessProfile) -> str | None:
+    """The emergency the caller describes, if any: these go to a person at once."""
+    if has_any(text, GAS):
+        return "gas smell"
+    if has_any(text, NO_HEAT) and has_any(text, FREEZING):
+        return "no heat in freezing weather"
+    rule = has_any(text, list(profile.emergency_rules))
+    if rule in ("no heat",) and not has_any(text, FREEZING):
+        return None  # a cold house is a booking; a freezing one is an emergency
+    return rule
+
+
+def extract_name(text: str) -> str | None:
+    cleaned = re.sub(
+        r"^(hi|hello|yes|yeah|sure|okay|ok|um|uh)[,.!\s]+", "", text.strip(), flags=re.I
+    )
+    m = re.search(r"(?:my name is|name's|this is|it's|i am|i'm|call me)\s+(.+)", cleaned, re.I)
+    name = (m.group(1) if m else cleaned).strip(" .,!?")
+    name = re.split(r"[,.!?]| and | from | at ", name)[0].strip()
+    parts = [p for p in name.split() if p.isalpha() or "'" in p or "-" in p]
+    if not 1 <= len(parts) <= 4:
+        return None
+    return " ".join(p[:1].upper() + p[1:] for p in parts)
+
+
+def extract_phone(text: str) -> str | None:
+    """A spoken or written US phone number -> E.164."""
+    from routing.spoken import spoken_digits
+
+    digits = "".join(c for c in spoken_digits(text) if c.isdigit())
+    if len(digits) == 11 and digits.startswith("1"):
+        return f"+{digits}"
+    if len(digits) == 10:
+        return f"+1{digits}"
+    return None

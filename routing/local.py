@@ -1,0 +1,270 @@
+"""The local receptionist: no network, deterministic, good enough to run a small
+business's line. It books visits, hands emergencies and requests for a person to the
+dispatcher, takes messages, and answers what the profile answers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from routing import calendar, intents
+from routing.acts import EndCall, ReplyPart, Speak, Transfer
+from routing.spoken import normalize_address
+from routing.tools import SMS_CONSENT_WORDING, ReceptionTools
+from storage.profiles import BusinessProfile
+
+ANYTHING_ELSE = "Is there anything else I can help you with?"
+
+
+@dataclass
+class Booking:
+    problem: str | None = None
+    name: str | None = None
+    address: str | None = None
+    when: str | None = None  # ISO time of the slot the caller accepted
+    alternatives: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Note:
+    reason: str | None = None
+    name: str | None = None
+    callback: str | None = None
+    best_time: str | None = None
+
+
+class LocalPolicy:
+    def __init__(self, profile: BusinessProfile, tools: ReceptionTools) -> None:
+        self.profile, self.tools = profile, tools
+        self.booking: Booking | None = None
+        self.note: Note | None = None
+        self.awaiting: str | None = None  # what the last question asked for
+        self.first_words: str | None = None  # the caller's opening line, for summaries
+
+    async def greet(self) -> AsyncIterator[ReplyPart]:
+        p = self.profile
+        text = p.greeting or f"Thanks for calling {p.name}. How can I help you today?"
+        if p.recording_enabled:
+            text += " This call may be recorded."
+        yield Speak(text)
+
+    async def on_silence(self, prompts_so_far: int) -> AsyncIterator[ReplyPart]:
+        if prompts_so_far == 0:
+            yield Speak("Are you still there? How can I help you?")
+        elif prompts_so_far == 1:
+            yield Speak("I'm sorry, I can't hear anything. Are you still on the line?")
+        else:
+            yield Speak("I'll hang up now. Please call us back any time. Goodbye.")
+            yield EndCall()
+
+    async def after_missed_transfer(self, reason: str) -> AsyncIterator[ReplyPart]:
+        """The dispatcher did not pick up: take a message for an urgent call back."""
+        self.note = Note(reason=reason)
+        self.awaiting = "msg_name"
+        yield Speak(
+            "Sorry, our dispatcher couldn't pick up. I'll take a message so they can "
+            "call you right back. What's your name?"
+        )
+
+    async def respond(self, caller_text: str) -> AsyncIterator[ReplyPart]:
+        for part in await self._decide(caller_text):
+            yield part
+
+    async def _decide(self, text: str) -> list[ReplyPart]:
+        self.first_words = self.first_words or text
+        urgent = intents.emergency(text, self.profile)
+        if urgent:
+            return await self._hand_off(f"emergency: {urgent}", urgent == "gas smell")
+        if intents.has_any(text, intents.PERSON):
+            return await self._hand_off("caller asked for a person", False)
+        if self.awaiting in ("confirm", "sms") and not intents.has_any(text, intents.GOODBYE):
+            return await self._answer_awaited(text)
+        if intents.has_any(text, intents.GOODBYE) or (
+            self.awaiting == "anything_else" and intents.is_no(text)
+        ):
+            return [Speak(f"Thank you for calling {self.profile.name}. Goodbye!"), EndCall()]
+        if self.awaiting and self.awaiting != "anything_else":
+            return await self._answer_awaited(text)
+        return await self._new_request(text)
+
+    async def _new_request(self, text: str) -> list[ReplyPart]:
+        answer = self._question(text)
+        if answer:
+            self.tools.facts.questions_answered += 1
+            self.awaiting = "anything_else"
+            return [Speak(f"{answer} {ANYTHING_ELSE}")]
+        if intents.has_any(text, intents.MESSAGE):
+            self.note = Note(reason=text.strip())
+            return self._ask("msg_name", "I can take a message for the team. May I have your name?")
+        if intents.has_any(text, intents.BOOKING) or self._service_named(text):
+            self.booking = Booking(problem=text.strip())
+            return self._ask(
+                "name",
+                "I'm sorry to hear that. I can get a technician out to you. May I have your name?",
+            )
+        if self.awaiting == "anything_else" and intents.is_yes(text):
+            return self._ask(None, "Sure, what else can I help with?")
+        return self._ask(
+            None,
+            "I can book a visit, connect you with our on-call dispatcher, or "
+            "take a message. What can I do for you?",
+        )
+
+    async def _answer_awaited(self, text: str) -> list[ReplyPart]:
+        b, n = self.booking, self.note
+        match self.awaiting:
+            case "name" if b:
+                b.name = intents.extract_name(text)
+                if not b.name:
+                    return self._ask("name", "Sorry, what name should I put the visit under?")
+                return self._ask(
+                    "address",
+                    f"Thanks, {b.name.split()[0]}. What's the address where you need the service?",
+                )
+            case "address" if b:
+                address = normalize_address(text)
+                if not any(c.isdigit() for c in address):
+                    return self._ask("address", "Could you give me the street number and street?")
+                b.address = address
+                return self._ask("time", "When would you like the technician to come by?")
+            case "time" if b:
+                return await self._choose_time(b, text)
+            case "confirm" if b:
+                if intents.is_yes(text):
+                    return await self._book(b)
+                b.when = None
+                return self._ask("time", "No problem. What day and time would work better?")
+            case "sms":
+                agreed = intents.is_yes(text)
+                await asyncio.to_thread(self.tools.record_sms_consent, agreed)
+                reply = "Great, we'll text you a confirmation." if agreed else "No problem."
+                return self._ask("anything_else", f"{reply} {ANYTHING_ELSE}")
+            case "msg_name" if n:
+                n.name = intents.extract_name(text) or text.strip(" .")
+                return self._ask(
+                    "msg_callback", "Is the number you're calling from the best one to reach you?"
+                )
+            case "msg_callback" if n:
+                phone = intents.extract_phone(text)
+                n.callback = phone or self.tools.caller_number
+                if not phone and intents.is_no(text):
+                    return self._ask("msg_callback", "What number should we call you back on?")
+                return self._ask("msg_time", "And when is the best time to call you back?")
+            case "msg_time" if n:
+                n.best_time = text.strip(" .")
+                await asyncio.to_thread(
+                    self.tools.take_message,
+                    n.name or "",
+                    n.reason or "",
+                    n.callback,
+                    n.best_time,
+                    n.reason,
+                )
+                return self._ask(
+                    "anything_else",
+                    f"Thank you, {n.name or 'I have it'}. I'll pass "
+                    f"your message to the team and someone will call you back. "
+                    f"{ANYTHING_ELSE}",
+                )
+        return await self._new_request(text)
+
+    async def _choose_time(self, b: Booking, text: str) -> list[ReplyPart]:
+        if b.alternatives and (intents.is_yes(text) or intents.has_any(text, ("first", "earlier"))):
+            text = b.alternatives[0]
+        elif b.alternatives and intents.has_any(text, ("second", "later", "other")):
+            text = b.alternatives[min(1, len(b.alternatives) - 1)]
+        check = await asyncio.to_thread(self.tools.check_availability, text)
+        if check["available"]:
+            b.when, b.alternatives = check["time"], []
+            return self._ask(
+                "confirm",
+                f"Let me read that back: {b.name}, at {b.address}, "
+                f"{check['spoken']}, for {self._job(b)}. Is that correct?",
+            )
+        b.alternatives = check.get("alternatives", [])
+        offers = check.get("alternatives_spoken", [])
+        if not offers:
+            return self._ask("time", f"{check['reason']} What day and time would work for you?")
+        options = offers[0] if len(offers) == 1 else f"{offers[0]} or {offers[1]}"
+        return self._ask("time", f"{check['reason']} I can offer {options}. Would that work?")
+
+    async def _book(self, b: Booking) -> list[ReplyPart]:
+        result = await asyncio.to_thread(
+            self.tools.book_appointment,
+            b.name or "",
+            b.address or "",
+            b.problem or "",
+            b.when or "",
+        )
+        if not result["booked"]:
+            b.when = None
+            b.alternatives = result.get("alternatives", [])
+            offers = result.get("alternatives_spoken", [])
+            extra = f" I can offer {offers[0]}." if offers else ""
+            return self._ask(
+                "time",
+                f"Sorry, {result.get('reason', 'that slot just filled up.')}"
+                f"{extra} What time would work?",
+            )
+        return self._ask("sms", f"You're all set for {result['spoken']}. {SMS_CONSENT_WORDING}")
+
+    async def _hand_off(self, reason: str, gas: bool) -> list[ReplyPart]:
+        summary = _short(self.first_words or reason, 120)
+        if self.booking and self.booking.address:
+            summary += f" Address: {self.booking.address}."
+        result = await asyncio.to_thread(self.tools.transfer_to_dispatcher, reason, summary)
+        safety = (
+            ("For your safety, please leave the house now and call the gas company from outside. ")
+            if gas
+            else ""
+        )
+        if not result["transferring"]:
+            self.note = Note(reason=reason)
+            return self._ask(
+                "msg_name",
+                f"{safety}Nobody is on call right now, so I'll take a "
+                "message for an urgent call back. What's your name?",
+            )
+        line = "I'm connecting you to our on-call dispatcher now."
+        if reason.startswith("emergency") and not gas:
+            line = "That sounds urgent. " + line
+        self.awaiting = None
+        return [Speak(f"{safety}{line}"), Transfer()]
+
+    def _question(self, text: str) -> str | None:
+        p, now = self.profile, self.tools.now()
+        if intents.has_any(text, intents.HOURS) and not intents.has_any(text, intents.BOOKING):
+            hours = p.hours_for(now.weekday())
+            if hours is None:
+                return "We're closed today."
+            return (
+                f"Today we're open from {calendar.clock(hours[0])} to {calendar.clock(hours[1])}."
+            )
+        if intents.has_any(text, intents.AREA):
+            asked = [a for a in p.service_area if a.lower() in text.lower()]
+            places = ", ".join(a for a in p.service_area if not a.isdigit())
+            if asked:
+                return f"Yes, we serve {asked[0]}."
+            return f"We serve {places}, and nearby ZIP codes."
+        if intents.has_any(text, intents.SERVICES):
+            names = [s.name for s in p.services]
+            return f"We do {', '.join(names[:-1])} and {names[-1]}." if names else None
+        return None
+
+    def _job(self, b: Booking) -> str:
+        """How to name the job when reading a booking back."""
+        service, _ = self.tools.service_for(None, b.problem or "")
+        return service or _short(b.problem)
+
+    def _service_named(self, text: str) -> bool:
+        return any(intents.has_any(text, list(s.keywords)) for s in self.profile.services)
+
+    def _ask(self, awaiting: str | None, text: str) -> list[ReplyPart]:
+        self.awaiting = awaiting
+        return [Speak(text)]
+
+
+def _short(text: str | None, limit: int = 60) -> str:
+    text = (text or "").strip().rstrip(".!?")
+    return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "..."

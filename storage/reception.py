@@ -1,0 +1,135 @@
+"""Bookings, messages, handoffs and consent made during calls (the receptionist's backend)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from storage.db import session_factory
+from storage.models import Booking, Call, ConsentRecord, Handoff, Message
+from storage.profiles import Dispatcher
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ReceptionStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sessions = session_factory(engine)
+
+    def _call_id(self, s, call_sid: str) -> int | None:  # type: ignore[no-untyped-def]
+        return s.scalar(select(Call.id).where(Call.call_sid == call_sid))
+
+    def count_booked(self, business_id: int, start: datetime, end: datetime) -> int:
+        with self._sessions() as s:
+            return self._count(s, business_id, start, end)
+
+    @staticmethod
+    def _count(s, business_id: int, start: datetime, end: datetime) -> int:  # type: ignore[no-untyped-def]
+        return s.scalar(
+            select(func.count(Booking.id)).where(
+                Booking.business_id == business_id,
+                Booking.status == "confirmed",
+                Booking.scheduled_for >= start,
+                Booking.scheduled_for < end,
+            )
+        )
+
+    def book(
+        self,
+        business_id: int,
+        call_sid: str,
+        capacity: int,
+        slot: tuple[datetime, datetime],
+        fields: dict[str, Any],
+    ) -> int | None:
+        with self._sessions.begin() as s:
+            if self._engine.dialect.name == "postgresql":
+                # Serialize bookings per business so two calls cannot both take the last place.
+                s.execute(select(func.pg_advisory_xact_lock(business_id)))
+            if self._count(s, business_id, *slot) >= capacity:
+                return None
+            booking = Booking(
+                business_id=business_id,
+                call_id=self._call_id(s, call_sid),
+                created_at=_now(),
+                status="confirmed",
+                **{**fields, "scheduled_for": fields["scheduled_for"].astimezone(UTC)},
+            )
+            s.add(booking)
+            s.flush()
+            return booking.id
+
+    def take_message(self, business_id: int, call_sid: str, fields: dict[str, Any]) -> int:
+        with self._sessions.begin() as s:
+            message = Message(
+                business_id=business_id,
+                call_id=self._call_id(s, call_sid),
+                created_at=_now(),
+                **fields,
+            )
+            s.add(message)
+            s.flush()
+            return message.id
+
+    def hand_off(
+        self,
+        business_id: int,
+        call_sid: str,
+        dispatcher: Dispatcher | None,
+        reason: str,
+        summary: str,
+    ) -> int:
+        with self._sessions.begin() as s:
+            handoff = Handoff(
+                business_id=business_id,
+                call_id=self._call_id(s, call_sid),
+                dispatcher_id=dispatcher.id if dispatcher else None,
+                dispatcher_name=dispatcher.name if dispatcher else None,
+                dispatcher_phone=dispatcher.phone if dispatcher else None,
+                reason=reason,
+                summary=summary,
+                requested_at=_now(),
+            )
+            s.add(handoff)
+            s.flush()
+            return handoff.id
+
+    def record_consent(
+        self, business_id: int, phone: str, opt_in: bool, wording: str, call_sid: str
+    ) -> None:
+        with self._sessions.begin() as s:
+            s.add(
+                ConsentRecord(
+                    business_id=business_id,
+                    phone=phone,
+                    channel="sms",
+                    opt_in=opt_in,
+                    source="call",
+                    wording=wording,
+                    call_sid=call_sid,
+                    recorded_at=_now(),
+                )
+            )
+
+    def handoff_for_call(self, call_sid: str) -> Handoff | None:
+        """The pending handoff that /twilio/stream-ended turns into <Dial>."""
+        with self._sessions() as s:
+            return s.scalar(
+                select(Handoff)
+                .join(Call, Handoff.call_id == Call.id)
+                .where(Call.call_sid == call_sid)
+                .order_by(Handoff.id.desc())
+                .limit(1)
+            )
+
+    def update_handoff(self, handoff_id: int, **changes: Any) -> None:
+        with self._sessions.begin() as s:
+            handoff = s.get(Handoff, handoff_id)
+            if handoff is not None:
+                for key, value in changes.items():
+                    setattr(handoff, key, value)
