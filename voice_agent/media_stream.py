@@ -14,6 +14,7 @@ from starlette.websockets import WebSocketState
 from routing.local import LocalPolicy
 from routing.policy import Policy
 from routing.tools import ReceptionTools
+from storage.profiles import BusinessProfile
 from voice_agent import twilio_protocol as wire
 from voice_agent.services import Services
 from voice_agent.session import CallSession
@@ -105,7 +106,7 @@ async def media_stream(ws: WebSocket) -> None:
         log.info("call %s: stream ended (%s)", info.call_sid, type(exc).__name__)
     finally:
         # Shielded: a cancelled server task must still write the call record.
-        await asyncio.shield(_finalize(services, session, bad))
+        await asyncio.shield(_finalize(services, session, bad, business))
     await hang_up()
 
 
@@ -160,10 +161,19 @@ async def _receive_frame(ws: WebSocket) -> str | bytes:
     return message.get("text") or message.get("bytes") or b""
 
 
-async def _finalize(services: Services, session: CallSession, bad: BadInput) -> None:
+async def _finalize(
+    services: Services, session: CallSession, bad: BadInput, business: BusinessProfile
+) -> None:
     record = await session.finish(bad.total)
     try:
         await asyncio.to_thread(services.calls.finalize, record)
     except Exception:
         log.exception("call %s: could not store the finished call", session.call_sid)
+    if not session.transferred:  # a transfer's call goes on with the dispatcher
+        summary = {
+            "call_sid": record.call_sid,
+            "outcome": record.outcome,
+            "ended_at": record.ended_at.isoformat(),
+        }
+        services.notifier.publish(business, "call.completed", summary)
     services.active_calls.discard(session.call_sid)

@@ -40,6 +40,7 @@ class Ringing:
     stream_url: str | None
     token: str
     action: str | None
+    parameters: dict[str, str] = field(default_factory=dict)  # every <Parameter>, token too
 
 
 @dataclass
@@ -176,15 +177,26 @@ async def ring(
         "ApiVersion": "2010-04-01",
     }
     twiml = await post_signed(http, signer, f"{base_url.rstrip('/')}/twilio/voice", params)
+    return parse_connect(call_sid, params, twiml)
+
+
+def parse_connect(call_sid: str, params: dict[str, str], twiml: str) -> Ringing:
+    """What Twilio reads in <Connect><Stream>: where to stream, with which parameters."""
     root = ET.fromstring(twiml)
     connect = root.find("Connect")
     stream = connect.find("Stream") if connect is not None else None
     if connect is None or stream is None:
         return Ringing(call_sid, params, twiml, None, "", None)
-    token = next(
-        (p.get("value", "") for p in stream.findall("Parameter") if p.get("name") == "token"), ""
+    parameters = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
+    return Ringing(
+        call_sid,
+        params,
+        twiml,
+        stream.get("url"),
+        parameters.get("token", ""),
+        connect.get("action"),
+        parameters,
     )
-    return Ringing(call_sid, params, twiml, stream.get("url"), token, connect.get("action"))
 
 
 @asynccontextmanager
@@ -207,7 +219,7 @@ async def connect_stream(
                     "accountSid": ACCOUNT_SID,
                     "callSid": ringing.call_sid,
                     "tracks": ["inbound"],
-                    "customParameters": {"token": ringing.token},
+                    "customParameters": {**ringing.parameters, "token": ringing.token},
                     "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
                 },
             )

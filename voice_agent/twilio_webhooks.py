@@ -127,6 +127,13 @@ async def dial_ended(request: Request) -> Response:
             ended_at=datetime.now(UTC),
         )
     if status in ("completed", "answered"):
+        business = handoff and await asyncio.to_thread(
+            services.businesses.by_id, handoff.business_id
+        )
+        if business:
+            services.notifier.publish(
+                business, "call.completed", {"call_sid": call_sid, "outcome": "handed_off"}
+            )
         reply = VoiceResponse()
         reply.hangup()
         return _twiml(reply)
