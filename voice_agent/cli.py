@@ -12,7 +12,7 @@ from pathlib import Path
 from media.wav import AudioFileError, write_wav
 from storage import db
 from storage.calls import CallStore
-from voice_agent import cli_notifications
+from voice_agent import cli_business, cli_notifications
 from voice_agent.settings import Settings
 
 
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     database = sub.add_parser("db", help="database schema")
     database.add_subparsers(dest="db_command", required=True).add_parser("upgrade")
     cli_notifications.add_parsers(sub)
+    cli_business.add_parsers(sub)
 
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     settings = Settings()
     handlers = {"serve": _serve, "replay": _replay, "calls": _calls, "db": _db}
-    handler = {**handlers, **cli_notifications.HANDLERS}[args.command]
+    handlers.update(cli_notifications.HANDLERS, **cli_business.HANDLERS)
+    handler = handlers[args.command]
     return handler(args, settings)
 
 

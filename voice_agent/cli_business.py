@@ -1,0 +1,78 @@
+"""`voice-agent business add|list|export|import`: businesses and their receptionist profiles."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from storage import db
+from storage.businesses import BusinessStore
+from voice_agent.settings import Settings
+
+
+def add_parsers(subparsers: Any) -> None:
+    business = subparsers.add_parser("business", help="businesses and their profiles")
+    sub = business.add_subparsers(dest="business_command", required=True)
+    add = sub.add_parser("add", help="add a business answering calls to --line")
+    add.add_argument("--name", required=True)
+    add.add_argument("--line", required=True, help="its Twilio number, E.164 (+15550100200)")
+    add.add_argument("--timezone", required=True, help="IANA name, e.g. America/Chicago")
+    add.add_argument("--json", action="store_true")
+    lst = sub.add_parser("list")
+    lst.add_argument("--json", action="store_true")
+    export = sub.add_parser("export", help="print the profile as YAML")
+    export.add_argument("id", type=int)
+    imp = sub.add_parser("import", help="set the profile from a YAML file (as export prints)")
+    imp.add_argument("id", type=int)
+    imp.add_argument("file", type=Path)
+
+
+def business(args: argparse.Namespace, settings: Settings) -> int:
+    engine = db.make_engine(settings.resolved_database_url())
+    db.upgrade(engine)
+    store = BusinessStore(engine)
+    try:
+        return _run(args, store)
+    except (LookupError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except IntegrityError:
+        print(f"error: the line {args.line} already belongs to a business", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, store: BusinessStore) -> int:
+    if args.business_command == "add":
+        _check_timezone(args.timezone)
+        business_id = store.add(args.name, args.line, args.timezone)
+        row = {"id": business_id, "name": args.name, "line": args.line}
+        print(json.dumps(row) if args.json else f"business {business_id}: {args.name}")
+    elif args.business_command == "list":
+        rows = store.list()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for r in [] if args.json else rows:
+            print(f"{r['id']:>4}  {r['line']:<14} {r['timezone']:<20} {r['name']}")
+    elif args.business_command == "export":
+        print(store.export_yaml(args.id), end="")
+    else:
+        store.import_yaml(args.id, args.file.read_text())
+        print(f"profile of business {args.id} updated from {args.file}")
+    return 0
+
+
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+HANDLERS = {"business": business}
