@@ -28,6 +28,10 @@ class Business(Base):
     emergency_rules: Mapped[list] = mapped_column(JSON, default=list)
     slot_minutes: Mapped[int] = mapped_column(Integer, default=120)
     visits_per_slot: Mapped[int] = mapped_column(Integer, default=2)
+    # Retention: what is older is purged (recordings, then transcripts), daily.
+    recording_retention_days: Mapped[int] = mapped_column(Integer, default=30)
+    transcript_retention_days: Mapped[int] = mapped_column(Integer, default=365)
+    sms_help_text: Mapped[str | None] = mapped_column(Text)
 
     dispatchers: Mapped[list[Dispatcher]] = relationship(
         order_by="Dispatcher.id", cascade="all, delete-orphan"
@@ -208,3 +212,56 @@ class WebhookDelivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
     delivered: Mapped[bool] = mapped_column(Boolean, default=False)
     attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    """Someone who works for a business. Tokens are stored as SHA-256 hashes only."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # owner | admin | dispatcher
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PhoneNumber(Base):
+    """Numbers a business answers on (its main line is Business.line)."""
+
+    __tablename__ = "phone_numbers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    label: Mapped[str | None] = mapped_column(String(100))
+
+
+class Recording(Base):
+    """An encrypted stereo WAV of a call (caller left, agent right), on disk."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text)  # relative to the recordings directory
+    bytes: Mapped[int] = mapped_column(Integer, default=0)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """Who read or changed what. Written for every transcript or recording read."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int | None] = mapped_column(ForeignKey("businesses.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(64))  # "user:3", "cli", "system"
+    action: Mapped[str] = mapped_column(String(64))  # read_transcript, delete_caller, ...
+    target: Mapped[str | None] = mapped_column(String(128))  # a call SID, a phone hash, ...
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
