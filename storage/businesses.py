@@ -26,6 +26,9 @@ PROFILE_FIELDS = (
     "emergency_rules",
     "slot_minutes",
     "visits_per_slot",
+    "recording_retention_days",
+    "transcript_retention_days",
+    "sms_help_text",
 )
 DISPATCHER_CONSENT = "Agreed to receive SMS alerts about handed-off calls (profile import)."
 
