@@ -14,11 +14,14 @@ from fastapi.responses import JSONResponse
 from media.tts import PiperSynthesizer
 from media.vad import EndpointerConfig
 from routing.local import LocalPolicy
+from routing.policy import Policy, PolicyFactory
+from routing.tools import ReceptionTools
 from storage import db
 from storage.businesses import BusinessStore
 from storage.calls import CallStore
 from storage.consent import ConsentStore
 from storage.live import InProcessStreamTokens
+from storage.profiles import BusinessProfile
 from storage.reception import ReceptionStore
 from storage.sms_log import SmsLog
 from storage.webhook_store import WebhookStore
@@ -51,6 +54,26 @@ def load_engines(settings: Settings) -> Engines:
     )
 
 
+def policy_factory(settings: Settings) -> PolicyFactory:
+    """The local receptionist, or the LLM one (falling back to it) when a key is set."""
+    if not settings.openai_api_key:
+        return LocalPolicy
+    from openai import AsyncOpenAI
+
+    from routing.llm import LLMPolicy
+
+    # No client retries: a retry would spend the time the caller is waiting in silence.
+    client = AsyncOpenAI(
+        api_key=settings.openai_api_key, base_url=settings.openai_base_url, max_retries=0
+    )
+
+    def make(profile: BusinessProfile, tools: ReceptionTools) -> Policy:
+        fallback = LocalPolicy(profile, tools)
+        return LLMPolicy(profile, tools, client, settings.openai_model, fallback=fallback)
+
+    return make
+
+
 def build_services(settings: Settings) -> Services:
     engine = db.make_engine(settings.resolved_database_url())
     sms = SmsSender(
@@ -69,7 +92,7 @@ def build_services(settings: Settings) -> Services:
         notifier=Notifier(sms=sms, webhooks=WebhookDispatcher(WebhookStore(engine))),
         tokens=InProcessStreamTokens(),
         signatures=SignatureChecker(settings.auth_token()),
-        policy_factory=LocalPolicy,
+        policy_factory=policy_factory(settings),
         session_config=SessionConfig(
             vad_aggressiveness=settings.vad_aggressiveness,
             endpointer=EndpointerConfig(hangover_ms=settings.endpoint_hangover_ms),
