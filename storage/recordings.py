@@ -1,0 +1,195 @@
+"""Call recordings, encrypted at rest.
+
+A recording is interleaved 16-bit stereo PCM at 8 kHz (caller left, agent right), cut into
+records of about a second, each sealed with AES-GCM under its own nonce. A crash loses at
+most the record being filled; nothing unencrypted ever touches the disk. Reading yields a
+WAV whose header is computed from what was actually written."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Engine, select
+
+from storage.db import session_factory
+from storage.models import Call, Recording
+
+MAGIC = b"VAREC1\n"
+RATE, CHANNELS, WIDTH = 8000, 2, 2
+BYTES_PER_SECOND = RATE * CHANNELS * WIDTH
+NONCE, TAG = 12, 16
+
+
+class RecordingError(ValueError):
+    """A recording that cannot be read: wrong key, truncated or tampered."""
+
+
+def load_key(env_value: str | None, key_file: Path) -> bytes:
+    """RECORDING_KEY (base64 of 32 bytes) or a key file made once, readable by us only."""
+    if env_value:
+        key = base64.b64decode(env_value)
+        if len(key) != 32:
+            raise ValueError("RECORDING_KEY must be 32 bytes, base64-encoded")
+        return key
+    if key_file.exists():
+        return base64.b64decode(key_file.read_text().strip())
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = AESGCM.generate_key(bit_length=256)
+    key_file.touch(mode=0o600)
+    key_file.write_text(base64.b64encode(key).decode())
+    return key
+
+
+class EncryptedWriter:
+    def __init__(self, path: Path, key: bytes, flush_bytes: int = BYTES_PER_SECOND) -> None:
+        self.path = path
+        self._aead = AESGCM(key)
+        self._flush_bytes = flush_bytes
+        self._buffer = bytearray()
+        self._index = 0
+        self.pcm_bytes = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file = os.fdopen(fd, "wb")
+        self._file.write(MAGIC)
+
+    def write(self, pcm: bytes) -> None:
+        self._buffer += pcm
+        self.pcm_bytes += len(pcm)
+        if len(self._buffer) >= self._flush_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        nonce = secrets.token_bytes(NONCE)
+        sealed = self._aead.encrypt(nonce, bytes(self._buffer), _aad(self._index))
+        self._file.write(struct.pack(">I", len(sealed) + NONCE) + nonce + sealed)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._index += 1
+        self._buffer.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self._file.close()
+
+    @property
+    def duration_s(self) -> float:
+        return self.pcm_bytes / BYTES_PER_SECOND
+
+
+def _aad(index: int) -> bytes:
+    return MAGIC + struct.pack(">Q", index)  # records cannot be reordered or swapped
+
+
+def decrypted_pcm(path: Path, key: bytes) -> Iterator[bytes]:
+    aead = AESGCM(key)
+    with open(path, "rb") as f:
+        if f.read(len(MAGIC)) != MAGIC:
+            raise RecordingError(f"{path.name}: not a recording")
+        index = 0
+        while header := f.read(4):
+            if len(header) < 4:
+                return  # a crash mid-header: everything before it is intact
+            (size,) = struct.unpack(">I", header)
+            record = f.read(size)
+            if len(record) < size:
+                return  # a crash mid-record: that last second is lost, no more
+            try:
+                yield aead.decrypt(record[:NONCE], record[NONCE:], _aad(index))
+            except Exception as exc:  # InvalidTag: wrong key or tampering
+                raise RecordingError(f"{path.name}: record {index} failed to decrypt") from exc
+            index += 1
+
+
+def wav_header(pcm_bytes: int) -> bytes:
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + pcm_bytes)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack(
+            "<IHHIIHH", 16, 1, CHANNELS, RATE, BYTES_PER_SECOND, CHANNELS * WIDTH, 8 * WIDTH
+        )
+        + b"data"
+        + struct.pack("<I", pcm_bytes)
+    )
+
+
+def decrypted_wav(path: Path, key: bytes) -> Iterator[bytes]:
+    """The whole WAV, streamed: the size comes from a first pass that only checks tags."""
+    total = sum(len(chunk) for chunk in decrypted_pcm(path, key))
+    yield wav_header(total)
+    yield from decrypted_pcm(path, key)
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    id: int
+    call_sid: str
+    business_id: int
+    path: Path
+    bytes: int
+    duration_s: float | None
+
+
+class RecordingStore:
+    def __init__(self, engine: Engine, directory: Path, key: bytes) -> None:
+        self._sessions = session_factory(engine)
+        self.directory, self.key = directory, key
+
+    def writer(self, call_sid: str) -> EncryptedWriter:
+        day = datetime.now(UTC).strftime("%Y/%m/%d")
+        name = f"{call_sid}-{secrets.token_hex(4)}.rec"
+        return EncryptedWriter(self.directory / day / name, self.key)
+
+    def save(self, call_sid: str, writer: EncryptedWriter) -> None:
+        """Register a closed writer's file with its call."""
+        with self._sessions.begin() as s:
+            call_id = s.scalar(select(Call.id).where(Call.call_sid == call_sid))
+            if call_id is None:
+                raise LookupError(f"no call {call_sid}")
+            s.add(
+                Recording(
+                    call_id=call_id,
+                    path=str(writer.path.relative_to(self.directory)),
+                    bytes=writer.path.stat().st_size,
+                    duration_s=round(writer.duration_s, 2),
+                    created_at=datetime.now(UTC),
+                )
+            )
+
+    def for_call(self, call_sid: str) -> RecordingInfo | None:
+        with self._sessions() as s:
+            row = s.execute(
+                select(Recording, Call.call_sid, Call.business_id)
+                .join(Call, Recording.call_id == Call.id)
+                .where(Call.call_sid == call_sid)
+                .order_by(Recording.id)
+            ).first()
+            if row is None:
+                return None
+            rec, sid, business_id = row
+            return RecordingInfo(
+                rec.id, sid, business_id, self.directory / rec.path, rec.bytes, rec.duration_s
+            )
+
+    def wav(self, info: RecordingInfo) -> Iterator[bytes]:
+        return decrypted_wav(info.path, self.key)
+
+    def delete(self, info: RecordingInfo) -> None:
+        """The file first: a row without a file is an honest record of a deletion."""
+        info.path.unlink(missing_ok=True)
+        with self._sessions.begin() as s:
+            rec = s.get(Recording, info.id)
+            if rec is not None:
+                s.delete(rec)
