@@ -1,13 +1,23 @@
-"""Live call state that is not a record: the one-time stream tokens.
+"""Live state shared by the workers behind one phone line: one-time stream tokens, the
+registry of active calls, the event bus dispatchers follow, and per-caller rate limits.
 
-In-process here; the same interface can sit on Redis so several workers act as one."""
+Each has an in-process implementation (one worker, no Redis) and a Redis one (REDIS_URL),
+behind the same small interface. Redis trouble never ends a call: the registry, the bus
+and the limiter log and carry on; only a token that cannot be checked is refused."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import secrets
 import threading
 import time
-from typing import Protocol
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 class StreamTokens(Protocol):
@@ -16,6 +26,29 @@ class StreamTokens(Protocol):
     def redeem(self, token: str, call_sid: str) -> bool:
         """True once, for the call the token was issued to, before it expires."""
         ...
+
+
+class CallRegistry(Protocol):
+    def add(self, call_sid: str, info: dict[str, Any]) -> None: ...
+
+    def remove(self, call_sid: str) -> None: ...
+
+    def active(self) -> dict[str, dict[str, Any]]: ...
+
+
+class EventBus(Protocol):
+    def publish(self, business_id: int, event: dict[str, Any]) -> None: ...
+
+    def subscribe(self, business_id: int) -> AsyncIterator[dict[str, Any]]: ...
+
+
+class RateLimiter(Protocol):
+    def allow(self, key: str) -> bool:
+        """False once `key` (a caller's number) made too many calls in the window."""
+        ...
+
+
+# ---- in-process ---------------------------------------------------------------------------
 
 
 class InProcessStreamTokens:
@@ -36,3 +69,167 @@ class InProcessStreamTokens:
         with self._lock:
             entry = self._tokens.pop(token, None)
         return entry is not None and entry[0] == call_sid and entry[1] > time.monotonic()
+
+
+class InProcessRegistry:
+    def __init__(self) -> None:
+        self._calls: dict[str, dict[str, Any]] = {}
+
+    def add(self, call_sid: str, info: dict[str, Any]) -> None:
+        self._calls[call_sid] = info
+
+    def remove(self, call_sid: str) -> None:
+        self._calls.pop(call_sid, None)
+
+    def active(self) -> dict[str, dict[str, Any]]:
+        return dict(self._calls)
+
+
+class InProcessBus:
+    def __init__(self, queue_size: int = 1000) -> None:
+        self._subscribers: dict[int, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._queue_size = queue_size
+
+    def publish(self, business_id: int, event: dict[str, Any]) -> None:
+        for queue in list(self._subscribers.get(business_id, ())):
+            if queue.full():  # a stalled reader loses old events, never blocks a call
+                queue.get_nowait()
+            queue.put_nowait(event)
+
+    async def subscribe(self, business_id: int) -> AsyncIterator[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._queue_size)
+        self._subscribers[business_id].add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers[business_id].discard(queue)
+
+
+class InProcessRateLimiter:
+    def __init__(self, limit: int = 10, window_s: float = 600.0) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._hits: dict[str, list[float]] = defaultdict(list)
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        hits = [t for t in self._hits[key] if t > now - self.window_s]
+        hits.append(now)
+        self._hits[key] = hits
+        return len(hits) <= self.limit
+
+
+# ---- Redis --------------------------------------------------------------------------------
+
+
+class RedisStreamTokens:
+    def __init__(self, client: Any, ttl_s: int = 300) -> None:
+        self._redis, self._ttl = client, ttl_s
+
+    def issue(self, call_sid: str) -> str:
+        token = secrets.token_urlsafe(24)
+        self._redis.set(f"va:token:{token}", call_sid, ex=self._ttl)
+        return token
+
+    def redeem(self, token: str, call_sid: str) -> bool:
+        try:
+            owner = self._redis.getdel(f"va:token:{token}")
+        except Exception:
+            log.exception("stream token could not be checked: Redis unavailable")
+            return False
+        return owner is not None and owner.decode() == call_sid
+
+
+class RedisRegistry:
+    """A hash of active calls; each worker refreshes its own entries' heartbeat."""
+
+    KEY = "va:active_calls"
+
+    def __init__(self, client: Any) -> None:
+        self._redis = client
+
+    def add(self, call_sid: str, info: dict[str, Any]) -> None:
+        _tolerate(lambda: self._redis.hset(self.KEY, call_sid, json.dumps(info)))
+
+    def remove(self, call_sid: str) -> None:
+        _tolerate(lambda: self._redis.hdel(self.KEY, call_sid))
+
+    def active(self) -> dict[str, dict[str, Any]]:
+        raw = _tolerate(lambda: self._redis.hgetall(self.KEY)) or {}
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+
+class RedisBus:
+    """Pub/sub per business, so a console on any worker sees calls handled by another."""
+
+    def __init__(self, client: Any, async_client: Any) -> None:
+        self._redis, self._async = client, async_client
+
+    def publish(self, business_id: int, event: dict[str, Any]) -> None:
+        data = json.dumps(event, default=str)
+        _tolerate(lambda: self._redis.publish(f"va:events:{business_id}", data))
+
+    async def subscribe(self, business_id: int) -> AsyncIterator[dict[str, Any]]:
+        pubsub = self._async.pubsub()
+        await pubsub.subscribe(f"va:events:{business_id}")
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    yield json.loads(message["data"])
+        finally:
+            await pubsub.aclose()
+
+
+class RedisRateLimiter:
+    def __init__(self, client: Any, limit: int = 10, window_s: int = 600) -> None:
+        self._redis, self.limit, self.window_s = client, limit, window_s
+
+    def allow(self, key: str) -> bool:
+        bucket = f"va:rate:{key}:{int(time.time() // self.window_s)}"
+
+        def count() -> int:
+            pipe = self._redis.pipeline()
+            pipe.incr(bucket)
+            pipe.expire(bucket, self.window_s)
+            return int(pipe.execute()[0])
+
+        hits = _tolerate(count)
+        return hits is None or hits <= self.limit  # Redis down: let the caller through
+
+
+def _tolerate(op: Any) -> Any:
+    try:
+        return op()
+    except Exception as exc:  # redis.ConnectionError, TimeoutError, ...
+        log.warning("Redis unavailable, carrying on without it: %s", type(exc).__name__)
+        return None
+
+
+class LiveState:
+    """The four pieces, built from REDIS_URL (or in-process without it)."""
+
+    def __init__(self, redis_url: str | None, rate_limit: int = 10, window_s: int = 600) -> None:
+        self.redis_url = redis_url
+        if redis_url:
+            import redis
+            import redis.asyncio
+
+            kw = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+            client = redis.Redis.from_url(redis_url, **kw)
+            self._client = client
+            self._async = redis.asyncio.Redis.from_url(redis_url)
+            self.tokens: StreamTokens = RedisStreamTokens(client)
+            self.registry: CallRegistry = RedisRegistry(client)
+            self.bus: EventBus = RedisBus(client, self._async)
+            self.limiter: RateLimiter = RedisRateLimiter(client, rate_limit, window_s)
+        else:
+            self._client = self._async = None
+            self.tokens = InProcessStreamTokens()
+            self.registry = InProcessRegistry()
+            self.bus = InProcessBus()
+            self.limiter = InProcessRateLimiter(rate_limit, window_s)
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+            self._client.close()
