@@ -183,3 +183,53 @@ def extract_phone(text: str) -> str | None:
     if len(digits) == 10:
         return f"+1{digits}"
     return None
+
+
+_INTRODUCED = re.compile(
+    r"\b(?:my name is|my name's|name is|this is|i'm|i am)\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)"
+)
+_STREET = re.compile(
+    r"\b(\d{1,6}(?:\s+[A-Za-z0-9.'-]+){1,4}?\s+(?:street|st|avenue|ave|road|rd|drive|dr|lane|"
+    r"ln|boulevard|blvd|court|ct|way|place|pl|circle|terrace|parkway|pkwy|highway|hwy)\b\.?)",
+    re.I,
+)
+DAY_WORDS = (
+    "today",
+    "tomorrow",
+    "tonight",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "next week",
+    "this week",
+    "weekend",
+)
+
+
+def introduced_name(text: str) -> str | None:
+    """A name the caller volunteered ("this is James Carter"), not a guess at any words."""
+    m = _INTRODUCED.search(text)
+    return m.group(1) if m else None
+
+
+def find_address(text: str) -> str | None:
+    """A street address inside a longer sentence ("...I'm at 422 Oak Street, thanks")."""
+    from routing.spoken import numbers_to_digits
+
+    m = _STREET.search(numbers_to_digits(text))
+    return m.group(1).rstrip(".") if m else None
+
+
+def without_address(text: str) -> str:
+    """The sentence minus its street address, so "422" is not read as a time."""
+    from routing.spoken import numbers_to_digits
+
+    return _STREET.sub(" ", numbers_to_digits(text))
+
+
+def mentions_day(text: str) -> bool:
+    return has_any(text, DAY_WORDS) is not None

@@ -23,6 +23,7 @@ class Booking:
     name: str | None = None
     address: str | None = None
     when: str | None = None  # ISO time of the slot the caller accepted
+    time_hint: str | None = None  # words that named a day before we asked ("" once used)
     alternatives: list[str] = field(default_factory=list)
 
 
@@ -99,9 +100,8 @@ class LocalPolicy:
             return self._ask("msg_name", "I can take a message for the team. May I have your name?")
         if intents.has_any(text, intents.BOOKING) or self._service_named(text):
             self.booking = Booking(problem=text.strip())
-            return self._ask(
-                "name",
-                "I'm sorry to hear that. I can get a technician out to you. May I have your name?",
+            return await self._next_for_booking(
+                self.booking, text, "I'm sorry to hear that. I can get a technician out to you."
             )
         if self.awaiting == "anything_else" and intents.is_yes(text):
             return self._ask(None, "Sure, what else can I help with?")
@@ -115,19 +115,16 @@ class LocalPolicy:
         b, n = self.booking, self.note
         match self.awaiting:
             case "name" if b:
-                b.name = intents.extract_name(text)
+                b.name = intents.introduced_name(text) or intents.extract_name(text)
                 if not b.name:
                     return self._ask("name", "Sorry, what name should I put the visit under?")
-                return self._ask(
-                    "address",
-                    f"Thanks, {b.name.split()[0]}. What's the address where you need the service?",
-                )
+                return await self._next_for_booking(b, text, f"Thanks, {b.name.split()[0]}.")
             case "address" if b:
-                address = normalize_address(text)
+                address = intents.find_address(text) or normalize_address(text)
                 if not any(c.isdigit() for c in address):
                     return self._ask("address", "Could you give me the street number and street?")
                 b.address = address
-                return self._ask("time", "When would you like the technician to come by?")
+                return await self._next_for_booking(b, text, "Thank you.")
             case "time" if b:
                 return await self._choose_time(b, text)
             case "confirm" if b:
@@ -168,6 +165,21 @@ class LocalPolicy:
                     f"{ANYTHING_ELSE}",
                 )
         return await self._new_request(text)
+
+    async def _next_for_booking(self, b: Booking, text: str, ack: str) -> list[ReplyPart]:
+        """Take whatever else the caller volunteered, then ask for what is still missing."""
+        b.name = b.name or intents.introduced_name(text)
+        b.address = b.address or intents.find_address(text)
+        if b.time_hint is None and intents.mentions_day(text):
+            b.time_hint = intents.without_address(text)
+        if not b.name:
+            return self._ask("name", f"{ack} May I have your name?")
+        if not b.address:
+            return self._ask("address", f"{ack} What's the address where you need the service?")
+        if b.time_hint:
+            hint, b.time_hint = b.time_hint, ""
+            return await self._choose_time(b, hint)
+        return self._ask("time", f"{ack} When would you like the technician to come by?")
 
     async def _choose_time(self, b: Booking, text: str) -> list[ReplyPart]:
         if b.alternatives and (intents.is_yes(text) or intents.has_any(text, ("first", "earlier"))):

@@ -112,6 +112,11 @@ def _spoken_groups(words: list[str]) -> list[str]:
 
 def normalize_address(text: str) -> str:
     """'The address is eleven eighty Birch Avenue.' -> '1180 Birch Avenue'."""
+    return _strip_lead_in(numbers_to_digits(text))
+
+
+def numbers_to_digits(text: str) -> str:
+    """Spoken numbers as digits, house-number style: 'four twenty two Oak' -> '422 Oak'."""
     out: list[str] = []
     run: list[str] = []
     for tok in text.replace(".", " . ").split():
@@ -131,7 +136,7 @@ def normalize_address(text: str) -> str:
             out.append(tok)
     if run:
         out.append("".join(_spoken_groups(run)))
-    return _strip_lead_in(" ".join(out))
+    return " ".join(out)
 
 
 def _strip_lead_in(text: str) -> str:

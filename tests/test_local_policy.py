@@ -194,3 +194,25 @@ async def test_a_busy_slot_taken_between_readback_and_yes_is_not_double_booked(d
     reply = await third.say("yes")
     assert "Sorry" in reply and third.outcome != "booked"
     assert len(rows(third, Booking)) == 2
+
+
+async def test_details_given_all_at_once_are_not_asked_again(db: Path) -> None:
+    conv = Conversation(db)
+    await conv.greet()
+    reply = await conv.say(
+        "Hi, this is James Carter, my water heater is leaking, I'm at 422 Oak Street "
+        "and tomorrow morning would be best."
+    )
+    assert "read that back" in reply and "James Carter" in reply and "422 Oak Street" in reply
+    assert "tomorrow at 9 AM" in reply
+    await conv.say("Yes.")
+    assert conv.tools.facts.booking["scheduled_for"] == "2026-12-01T09:00:00-05:00"
+
+
+async def test_an_address_answer_that_also_names_the_time(db: Path) -> None:
+    conv = Conversation(db)
+    await conv.greet()
+    await conv.say("My toilet is clogged.")
+    await conv.say("Maria Lopez.")
+    reply = await conv.say("It's 77 Sunset Boulevard, and Friday at 3 works.")
+    assert "77 Sunset Boulevard" in reply and "Friday, December 4 at 3 PM" in reply
