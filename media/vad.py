@@ -33,7 +33,8 @@ class VoiceDetector:
 class EndpointerConfig:
     start_ms: int = 100  # voiced audio within the start window that opens a turn
     start_window_ms: int = 200
-    hangover_ms: int = 500  # silence that closes a turn
+    hangover_ms: int = 500  # silence that closes a turn (a session may change it per pause)
+    pause_ms: int = 100  # silence that may be the end: speculative work starts here
     pre_roll_ms: int = 200  # audio kept from before the start, so first syllables survive
     tail_ms: int = 200  # silence kept after the last voiced frame
     max_turn_ms: int = 30_000
@@ -51,7 +52,24 @@ class SpeechEnded:
     audio: np.ndarray = field(repr=False)  # int16 8 kHz, pre-roll to tail
 
 
-VadEvent = SpeechStarted | SpeechEnded
+@dataclass(frozen=True)
+class SpeechPaused:
+    """The caller stopped for pause_ms: maybe the end. The audio so far, as SpeechEnded
+    would carry it, lets the transcription start while the hangover runs."""
+
+    start_ms: int
+    end_ms: int
+    audio: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    """Voice again after a SpeechPaused: whatever was started for it is stale."""
+
+    at_ms: int
+
+
+VadEvent = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded
 
 
 class Endpointer:
@@ -70,6 +88,9 @@ class Endpointer:
         self._last_voiced_end_ms = 0
         self._silence_run = 0
         self.voiced_ms = 0  # voiced audio in the current turn; barge-in reads this
+        # This turn's hangover: a session shortens it once a pause's transcript reads as
+        # a complete sentence, and lengthens it in the middle of a number or an address.
+        self.hangover_ms = self.config.hangover_ms
 
     @property
     def in_speech(self) -> bool:
@@ -101,28 +122,38 @@ class Endpointer:
         self._silence_run = 0
         self._last_voiced_end_ms = self.now_ms
         self.voiced_ms = self._start_frames * FRAME_MS
+        self.hangover_ms = self.config.hangover_ms
         return SpeechStarted(at_ms=max(0, self._turn_start_ms))
 
     def _push_speaking(self, frame: np.ndarray, voiced: bool) -> VadEvent | None:
         self._turn.append(frame)
+        paused = self._silence_run * FRAME_MS >= self.config.pause_ms
         if voiced:
             self._silence_run = 0
             self._last_voiced_end_ms = self.now_ms
             self.voiced_ms += FRAME_MS
+            self.hangover_ms = self.config.hangover_ms
+            if paused:
+                return SpeechResumed(at_ms=self.now_ms - FRAME_MS)
         else:
             self._silence_run += 1
         too_long = self.now_ms - self._turn_start_ms >= self.config.max_turn_ms
-        if self._silence_run * FRAME_MS >= self.config.hangover_ms or too_long:
+        if self._silence_run * FRAME_MS >= self.hangover_ms or too_long:
             return self._close()
+        if not voiced and self._silence_run * FRAME_MS == self.config.pause_ms:
+            return SpeechPaused(self._turn_start_ms, self._last_voiced_end_ms, self._audio())
         return None
 
+    def _audio(self) -> np.ndarray:
+        keep = min(self._silence_run, self.config.tail_ms // FRAME_MS)
+        frames = self._turn[: len(self._turn) - self._silence_run + keep]
+        return np.concatenate(frames) if frames else np.zeros(0, np.int16)
+
     def _close(self) -> SpeechEnded:
-        keep_silence = min(self._silence_run, self.config.tail_ms // FRAME_MS)
-        frames = self._turn[: len(self._turn) - self._silence_run + keep_silence]
         event = SpeechEnded(
             start_ms=max(0, self._turn_start_ms),
             end_ms=self._last_voiced_end_ms,
-            audio=np.concatenate(frames) if frames else np.zeros(0, np.int16),
+            audio=self._audio(),
         )
         self._in_speech = False
         self._turn = []

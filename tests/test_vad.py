@@ -33,8 +33,11 @@ def test_webrtcvad_matches_reference_on_30ms_frames(mode: int) -> None:
     assert got == EXPECTED[mode]
 
 
-def run(pattern: str, config: EndpointerConfig | None = None) -> list[tuple[int, object]]:
-    """Feed frames whose voice flag is given by '1'/'0'; collect (frame index, event)."""
+def run(
+    pattern: str, config: EndpointerConfig | None = None, every: bool = False
+) -> list[tuple[int, object]]:
+    """Feed frames whose voice flag is given by '1'/'0'; collect (frame index, event): turn
+    starts and ends, or with `every` also pauses and resumptions."""
     ep = Endpointer(
         config or EndpointerConfig(start_ms=60, start_window_ms=100, hangover_ms=200, tail_ms=100)
     )
@@ -42,7 +45,7 @@ def run(pattern: str, config: EndpointerConfig | None = None) -> list[tuple[int,
     for i, flag in enumerate(pattern):
         frame = np.full(FRAME_SAMPLES, i, dtype=np.int16)  # sample value = frame index
         event = ep.push(frame, flag == "1")
-        if event:
+        if event and (every or isinstance(event, SpeechStarted | SpeechEnded)):
             events.append((i, event))
     return events
 
@@ -83,3 +86,31 @@ def test_a_very_long_turn_is_cut_at_the_maximum() -> None:
     events = run("1" * 80, config)
     assert isinstance(events[1][1], SpeechEnded)
     assert events[1][0] == 49
+
+
+def test_a_pause_is_announced_and_a_resumption_cancels_it() -> None:
+    events = run("1" * 10 + "0" * 6 + "1" * 5 + "0" * 12, every=True)
+    kinds = [type(e).__name__ for _, e in events]
+    assert kinds == [
+        "SpeechStarted",
+        "SpeechPaused",
+        "SpeechResumed",
+        "SpeechPaused",
+        "SpeechEnded",
+    ]
+    paused = events[1][1]
+    assert paused.end_ms == 200 and len(paused.audio) > 0
+    assert events[-1][1].audio.tolist()[: len(paused.audio)] == paused.audio.tolist()
+
+
+def test_the_hangover_can_be_shortened_for_this_pause_only() -> None:
+    ep = Endpointer(EndpointerConfig(start_ms=20, start_window_ms=20, hangover_ms=500))
+    frame = np.zeros(FRAME_SAMPLES, np.int16)
+    for _ in range(5):
+        ep.push(frame, True)
+    ep.hangover_ms = 200  # a complete sentence was heard in the pause
+    events = [ep.push(frame, False) for _ in range(10)]
+    assert isinstance(events[9], SpeechEnded)
+    for _ in range(5):
+        ep.push(frame, True)
+    assert ep.hangover_ms == 500, "the next turn starts with the configured hangover"

@@ -1,0 +1,22 @@
+import pytest
+
+from transcripts.completeness import looks_complete
+
+
+@pytest.mark.parametrize(
+    ("text", "complete"),
+    [
+        ("My name is Maria Lopez.", True),
+        ("Yes, that's correct.", True),
+        ("What time are you open until today?", True),
+        ("The address is", False),
+        ("The address is 1180", False),
+        ("My number is five five five", False),
+        ("I'm at 422 Oak Street and", False),
+        ("um", False),
+        ("", False),
+        ("Thursday afternoon around two would be great.", True),
+    ],
+)
+def test_looks_complete(text: str, complete: bool) -> None:
+    assert looks_complete(text) is complete
