@@ -1,6 +1,6 @@
-"""What happens outside the call when something happens in it: CRM webhooks, SMS to the
-dispatcher and (with consent) to the caller. Never blocks the call: everything here is
-queued or spawned, and failures are logged, not raised."""
+"""What happens outside the call when something happens in it: the live feed dispatchers
+follow, CRM webhooks, SMS to the dispatcher and (with consent) to the caller. Never blocks
+the call: everything here is queued or spawned, and failures are logged, not raised."""
 
 from __future__ import annotations
 
@@ -13,11 +13,22 @@ from storage.profiles import BusinessProfile
 log = logging.getLogger(__name__)
 
 WEBHOOK_EVENTS = {"booking.created", "call.handed_off", "message.created", "call.completed"}
+# Call events as the dispatcher console names them.
+LIVE_EVENTS = {
+    "call.started": "call.started",
+    "call.transcript": "call.transcript",
+    "call.handed_off": "call.handoff",
+    "call.ended": "call.ended",
+    "booking.created": "booking.created",
+    "message.created": "message.created",
+}
 
 
 class Notifier:
-    def __init__(self, sms: Any | None = None, webhooks: Any | None = None) -> None:
-        self.sms, self.webhooks = sms, webhooks
+    def __init__(
+        self, sms: Any | None = None, webhooks: Any | None = None, bus: Any | None = None
+    ) -> None:
+        self.sms, self.webhooks, self.bus = sms, webhooks, bus
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -32,6 +43,9 @@ class Notifier:
         self._loop.call_soon_threadsafe(self._dispatch, business, event, data)
 
     def _dispatch(self, business: BusinessProfile, event: str, data: dict[str, Any]) -> None:
+        if self.bus is not None and event in LIVE_EVENTS:
+            live = {"type": LIVE_EVENTS[event], "call_sid": data.get("call_sid"), "data": data}
+            self.bus.publish(business.id, live)
         if self.webhooks is not None and event in WEBHOOK_EVENTS:
             self.webhooks.publish(business.id, event, data)
         if self.sms is None:
