@@ -1,0 +1,32 @@
+"""The dashboard API under /api: a business's calls, transcripts, recordings, bookings,
+messages, handoffs, users and audit log.
+
+Every request carries a user's bearer token (`voice_agent.auth`) and sees its own business
+only: a call, booking or message of another business is a 404, exactly as one that does not
+exist. Every transcript or recording read is written to the audit log before the data is
+returned. Database work runs in threads (asyncio.to_thread); a recording is decrypted in
+the thread pool as it is streamed.
+
+The routes live in `api_calls`, `api_records` and `api_admin`; this module gathers them into
+the one router the app includes: `app.include_router(api.router)`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+
+from voice_agent import api_admin, api_calls, api_records
+from voice_agent.api_models import Problem
+
+
+def _no_store(response: Response) -> None:
+    response.headers["Cache-Control"] = "no-store"  # transcripts, numbers, tokens
+
+
+router = APIRouter(
+    prefix="/api",
+    dependencies=[Depends(_no_store)],
+    responses={401: {"model": Problem, "description": "Missing, unknown or disabled token"}},
+)
+router.include_router(api_admin.router)
+router.include_router(api_calls.router)
+router.include_router(api_records.router)
