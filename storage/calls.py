@@ -14,6 +14,7 @@ from storage.db import session_factory
 from storage.models import Business, Call, TranscriptSegment, Turn
 from storage.outcomes import outcome_details
 from storage.profiles import BusinessProfile
+from storage.recordings import recording_json
 
 
 @dataclass
@@ -168,7 +169,7 @@ class CallStore:
                 }
                 for t in call.turns
             ]
-            data.update(outcome_details(s, call.id), recording=None)
+            data.update(outcome_details(s, call.id), recording=recording_json(s, call.id))
             return data
 
     @staticmethod

@@ -15,14 +15,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from storage.db import session_factory
 from storage.models import Call, Recording
 
 MAGIC = b"VAREC1\n"
+KEY_FILE = "recording.key"  # in the data dir, when RECORDING_KEY is not set
 RATE, CHANNELS, WIDTH = 8000, 2, 2
 BYTES_PER_SECOND = RATE * CHANNELS * WIDTH
 NONCE, TAG = 12, 16
@@ -32,19 +35,30 @@ class RecordingError(ValueError):
     """A recording that cannot be read: wrong key, truncated or tampered."""
 
 
-def load_key(env_value: str | None, key_file: Path) -> bytes:
-    """RECORDING_KEY (base64 of 32 bytes) or a key file made once, readable by us only."""
+def load_key(env_value: str | None, key_file: Path, *, create: bool = True) -> bytes:
+    """RECORDING_KEY (base64 of 32 bytes) or a key file made once, readable by us only.
+    `create=False` (readers such as `replay --from-call`): a missing key is an error, not
+    a new key that could never decrypt what exists."""
     if env_value:
-        key = base64.b64decode(env_value)
-        if len(key) != 32:
-            raise ValueError("RECORDING_KEY must be 32 bytes, base64-encoded")
-        return key
+        return _decode_key(env_value, "RECORDING_KEY")
     if key_file.exists():
-        return base64.b64decode(key_file.read_text().strip())
+        return _decode_key(key_file.read_text().strip(), str(key_file))
+    if not create:
+        raise RecordingError(f"no recording key: RECORDING_KEY is unset and {key_file} is missing")
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key = AESGCM.generate_key(bit_length=256)
     key_file.touch(mode=0o600)
     key_file.write_text(base64.b64encode(key).decode())
+    return key
+
+
+def _decode_key(text: str, where: str) -> bytes:
+    try:
+        key = base64.b64decode(text, validate=True)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ValueError(f"{where}: a recording key is 32 bytes, base64-encoded")
     return key
 
 
@@ -96,14 +110,17 @@ def decrypted_pcm(path: Path, key: bytes) -> Iterator[bytes]:
     with open(path, "rb") as f:
         if f.read(len(MAGIC)) != MAGIC:
             raise RecordingError(f"{path.name}: not a recording")
+        file_size = os.fstat(f.fileno()).st_size
         index = 0
         while header := f.read(4):
             if len(header) < 4:
                 return  # a crash mid-header: everything before it is intact
             (size,) = struct.unpack(">I", header)
-            record = f.read(size)
-            if len(record) < size:
+            if size < NONCE + TAG:
+                raise RecordingError(f"{path.name}: record {index} is malformed")
+            if size > file_size - f.tell():
                 return  # a crash mid-record: that last second is lost, no more
+            record = f.read(size)  # (checked first: a bad size must not allocate gigabytes)
             try:
                 yield aead.decrypt(record[:NONCE], record[NONCE:], _aad(index))
             except Exception as exc:  # InvalidTag: wrong key or tampering
@@ -152,6 +169,15 @@ class RecordingStore:
         name = f"{call_sid}-{secrets.token_hex(4)}.rec"
         return EncryptedWriter(self.directory / day / name, self.key)
 
+    def keep(self, call_sid: str, writer: EncryptedWriter) -> bool:
+        """After the stream: register the closed writer's file, or remove it if no audio
+        ever reached it. Every file on disk has its row, so retention can find it."""
+        if writer.pcm_bytes == 0:
+            writer.path.unlink(missing_ok=True)
+            return False
+        self.save(call_sid, writer)
+        return True
+
     def save(self, call_sid: str, writer: EncryptedWriter) -> None:
         """Register a closed writer's file with its call."""
         with self._sessions.begin() as s:
@@ -169,19 +195,29 @@ class RecordingStore:
             )
 
     def for_call(self, call_sid: str) -> RecordingInfo | None:
+        """The call's (first) recording."""
+        found = self.all_for_call(call_sid)
+        return found[0] if found else None
+
+    def all_for_call(self, call_sid: str) -> list[RecordingInfo]:
+        """One per stream: a message taken after an unanswered <Dial> is a second one."""
         with self._sessions() as s:
-            row = s.execute(
+            rows = s.execute(
                 select(Recording, Call.call_sid, Call.business_id)
                 .join(Call, Recording.call_id == Call.id)
                 .where(Call.call_sid == call_sid)
                 .order_by(Recording.id)
-            ).first()
-            if row is None:
-                return None
-            rec, sid, business_id = row
-            return RecordingInfo(
-                rec.id, sid, business_id, self.directory / rec.path, rec.bytes, rec.duration_s
-            )
+            ).all()
+            return [
+                RecordingInfo(
+                    rec.id, sid, business_id, self.directory / rec.path, rec.bytes, rec.duration_s
+                )
+                for rec, sid, business_id in rows
+            ]
+
+    def pcm(self, info: RecordingInfo) -> Iterator[bytes]:
+        """Interleaved stereo int16 (caller left, agent right), a record at a time."""
+        return decrypted_pcm(info.path, self.key)
 
     def wav(self, info: RecordingInfo) -> Iterator[bytes]:
         return decrypted_wav(info.path, self.key)
@@ -193,3 +229,22 @@ class RecordingStore:
             rec = s.get(Recording, info.id)
             if rec is not None:
                 s.delete(rec)
+
+
+def recording_json(session: Session, call_id: int) -> dict[str, Any] | None:
+    """`recording` in a call's JSON: None, or the recording's length, size on disk and
+    creation time. A call with two streams (a message taken after an unanswered <Dial>) has
+    two files: their durations and sizes are summed, created_at is the first one's."""
+    rows = session.scalars(
+        select(Recording).where(Recording.call_id == call_id).order_by(Recording.id)
+    ).all()
+    if not rows:
+        return None
+    created = rows[0].created_at
+    if created.tzinfo is None:  # SQLite drops the offset; everything is stored in UTC
+        created = created.replace(tzinfo=UTC)
+    return {
+        "duration_s": round(sum(r.duration_s or 0.0 for r in rows), 2),
+        "bytes": sum(r.bytes for r in rows),
+        "created_at": created.isoformat(),
+    }

@@ -22,7 +22,7 @@ class Recording:
     def transcribe(self, audio: np.ndarray) -> str:
         self.started.set()
         self.gate.wait(10)
-        n = int(round(len(audio) / 16000))  # seconds of audio name the job
+        n = round(len(audio) / 16000)  # seconds of audio name the job
         if n == 9:
             raise RuntimeError("model exploded")
         self.order.append(n)

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 
 from media.tts import PiperSynthesizer
 from media.vad import EndpointerConfig
@@ -23,6 +24,7 @@ from storage.consent import ConsentStore
 from storage.live import InProcessStreamTokens
 from storage.profiles import BusinessProfile
 from storage.reception import ReceptionStore
+from storage.recordings import KEY_FILE, RecordingStore, load_key
 from storage.sms_log import SmsLog
 from storage.webhook_store import WebhookStore
 from transcripts.engine import WhisperTranscriber
@@ -99,7 +101,15 @@ def build_services(settings: Settings) -> Services:
             barge_in_ms=settings.barge_in_ms,
             silence_prompt_ms=settings.silence_prompt_ms,
         ),
+        recordings=recording_store(settings, engine),
     )
+
+
+def recording_store(settings: Settings, engine: Engine) -> RecordingStore:
+    """Recordings live under data_dir/recordings, encrypted with RECORDING_KEY or, without
+    it, a key generated once into data_dir/recording.key (0600). A bad key stops start-up."""
+    key = load_key(settings.recording_key, settings.data_dir / KEY_FILE)
+    return RecordingStore(engine, settings.data_dir / "recordings", key)
 
 
 def create_app(settings: Settings | None = None, loader: EngineLoader = load_engines) -> FastAPI:

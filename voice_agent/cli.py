@@ -24,14 +24,30 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
 
-    replay = sub.add_parser("replay", help="place a call from WAV files, one per caller turn")
-    replay.add_argument("files", nargs="+", type=Path)
+    replay = sub.add_parser(
+        "replay",
+        help="place a call from WAV files (one per caller turn) or from a recorded call",
+    )
+    replay.add_argument("files", nargs="*", type=Path)
+    replay.add_argument(
+        "--from-call",
+        metavar="CALL_SID",
+        help="replay the caller channel of this stored call's recording as one stream",
+    )
+    replay.add_argument(
+        "--save-caller-audio",
+        type=Path,
+        metavar="OUT.wav",
+        help="with --from-call: also write the recorded caller channel as a WAV fixture",
+    )
     replay.add_argument("--url", default="http://127.0.0.1:8000", help="the service's base URL")
     replay.add_argument(
         "--fast", action="store_true", help="send caller audio faster than real time"
     )
     replay.add_argument("--from", dest="caller", default="+15555550123")
-    replay.add_argument("--to", dest="line", default="+15550100200")
+    replay.add_argument(
+        "--to", dest="line", help="default +15550100200; with --from-call, the call's line"
+    )
     replay.add_argument("--save-agent-audio", type=Path, metavar="OUT.wav")
 
     calls = sub.add_parser("calls", help="stored calls")
@@ -69,25 +85,59 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from voice_agent.replay import load_turn, place_call
+    from voice_agent.replay import (
+        ReplayError,
+        load_turn,
+        place_call,
+        place_stream_call,
+        recorded_caller,
+    )
 
-    for path in args.files:  # reject a bad file before the call is placed
+    if bool(args.files) == bool(args.from_call):
+        print("error: give caller audio files or --from-call CALL_SID (one)", file=sys.stderr)
+        return 2
+    if args.save_caller_audio and not args.from_call:
+        print("error: --save-caller-audio needs --from-call", file=sys.stderr)
+        return 2
+    if args.from_call:
         try:
-            load_turn(path)
-        except AudioFileError as exc:
+            recorded = recorded_caller(settings, args.from_call)
+        except ReplayError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 2
-    result = asyncio.run(
-        place_call(
+            return 1
+        if recorded.streams > 1:
+            print(f"call {args.from_call} has {recorded.streams} recordings; replaying the first")
+        print(f"call {args.from_call}: {len(recorded.audio) / 8000:.1f} s of caller audio")
+        if args.save_caller_audio:
+            write_wav(args.save_caller_audio, recorded.audio)
+            print(f"caller channel written to {args.save_caller_audio}")
+        call = place_stream_call(
+            args.url,
+            settings.auth_token(),
+            recorded.audio,
+            name=args.from_call,
+            caller=args.caller,  # never the real caller's number: no texts to a customer
+            line=args.line or recorded.line,
+            fast=args.fast,
+            on_event=print,
+        )
+    else:
+        for path in args.files:  # reject a bad file before the call is placed
+            try:
+                load_turn(path)
+            except AudioFileError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        call = place_call(
             args.url,
             settings.auth_token(),
             args.files,
             caller=args.caller,
-            line=args.line,
+            line=args.line or "+15550100200",
             fast=args.fast,
             on_event=print,
         )
-    )
+    result = asyncio.run(call)
     print(f"call {result.call_sid}: after the stream, Twilio was told: {result.after_stream_twiml}")
     if args.save_agent_audio:
         write_wav(args.save_agent_audio, result.agent_audio)

@@ -11,10 +11,12 @@ from collections import Counter
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from media.recorder import StereoRecorder
 from routing.local import LocalPolicy
 from routing.policy import Policy
 from routing.tools import ReceptionTools
 from storage.profiles import BusinessProfile
+from storage.recordings import EncryptedWriter
 from voice_agent import twilio_protocol as wire
 from voice_agent.services import Services
 from voice_agent.session import CallSession
@@ -90,6 +92,7 @@ async def media_stream(ws: WebSocket) -> None:
         opening = local.after_missed_transfer(handoff.reason if handoff else "call back")
     else:
         policy = services.policy_factory(business, tools)
+    writer = await _recording_writer(services, business, info.call_sid)
     session = CallSession(
         call_sid=info.call_sid,
         stream_sid=info.stream_sid,
@@ -98,6 +101,7 @@ async def media_stream(ws: WebSocket) -> None:
         send=ws.send_text,
         hang_up=hang_up,
         config=services.session_config,
+        recorder=StereoRecorder(writer, background=True) if writer is not None else None,
     )
     try:
         await session.start(opening)
@@ -106,8 +110,25 @@ async def media_stream(ws: WebSocket) -> None:
         log.info("call %s: stream ended (%s)", info.call_sid, type(exc).__name__)
     finally:
         # Shielded: a cancelled server task must still write the call record.
-        await asyncio.shield(_finalize(services, session, bad, business))
+        await asyncio.shield(_finalize(services, session, bad, business, writer))
     await hang_up()
+
+
+async def _recording_writer(
+    services: Services, business: BusinessProfile, call_sid: str
+) -> EncryptedWriter | None:
+    """A new encrypted file for this stream, only when the business records its calls. A
+    failure costs the recording, never the call."""
+    if not business.recording_enabled:
+        return None
+    if services.recordings is None:
+        log.error("call %s: recording is enabled but no recording store is set up", call_sid)
+        return None
+    try:
+        return await asyncio.to_thread(services.recordings.writer, call_sid)
+    except Exception:
+        log.exception("call %s: could not start the recording", call_sid)
+        return None
 
 
 async def _await_start(ws: WebSocket, bad: BadInput) -> wire.Start | None:
@@ -162,9 +183,17 @@ async def _receive_frame(ws: WebSocket) -> str | bytes:
 
 
 async def _finalize(
-    services: Services, session: CallSession, bad: BadInput, business: BusinessProfile
+    services: Services,
+    session: CallSession,
+    bad: BadInput,
+    business: BusinessProfile,
+    writer: EncryptedWriter | None = None,
 ) -> None:
-    record = await session.finish(bad.total)
+    try:
+        record = await session.finish(bad.total)  # seals the recording
+    finally:
+        if writer is not None:  # before the call is final: its record is then complete
+            await _keep_recording(services, session, writer)
     try:
         await asyncio.to_thread(services.calls.finalize, record)
     except Exception:
@@ -177,3 +206,17 @@ async def _finalize(
         }
         services.notifier.publish(business, "call.completed", summary)
     services.active_calls.discard(session.call_sid)
+
+
+async def _keep_recording(
+    services: Services, session: CallSession, writer: EncryptedWriter
+) -> None:
+    """Register the file with the call, however the stream ended. A second stream of the
+    same call (a message after an unanswered <Dial>) adds a second recording."""
+    assert services.recordings is not None
+    try:
+        if session.recorder is not None:
+            await asyncio.to_thread(session.recorder.close)  # no-op once finish() closed it
+        await asyncio.to_thread(services.recordings.keep, session.call_sid, writer)
+    except Exception:
+        log.exception("call %s: could not store the recording", session.call_sid)

@@ -1,7 +1,10 @@
 """Place a call the way Twilio does: signed webhook, signed WebSocket, mu-law frames at
 real-time pace, marks echoed once the agent's audio has "played". One file per caller turn
 (a WAV, or a JSONL capture of Twilio messages); the client waits for the agent's whole
-answer before the next turn, streaming line silence meanwhile as Twilio does."""
+answer before the next turn, streaming line silence meanwhile as Twilio does.
+
+Or one continuous stream (`place_stream_call`): the caller channel of a recorded call,
+silences and all, sent as it was heard, with the agent answering as it goes."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import json
 import secrets
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +24,13 @@ import numpy as np
 import websockets
 
 from media import g711
-from media.vad import FRAME_SAMPLES, VoiceDetector
+from media.vad import FRAME_SAMPLES, Endpointer, SpeechEnded, SpeechStarted, VoiceDetector
 from media.wav import AudioFileError, read_wav_phone
+from voice_agent.settings import Settings
 from voice_agent.twilio_auth import SignatureChecker
 
 FRAME_S = 0.02
+FRAME_MS = 20
 SILENCE_FRAME = bytes([0xFF, 0x7F]) * (g711.FRAME_BYTES // 2)  # what Twilio sends for silence
 ACCOUNT_SID = "AC" + "0" * 32
 
@@ -71,6 +76,48 @@ def load_turn(path: Path) -> bytes:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise AudioFileError(f"{path}: not a Twilio capture ({exc})") from exc
     return g711.encode(read_wav_phone(path))
+
+
+class ReplayError(Exception):
+    """Nothing to replay: no such call, no recording, or one that cannot be read."""
+
+
+@dataclass
+class RecordedCaller:
+    audio: np.ndarray  # int16, 8 kHz: the caller (left) channel of the recording
+    line: str  # the number the call reached
+    streams: int  # recordings the call has; the first is the one replayed
+
+
+def recorded_caller(settings: Settings, call_sid: str) -> RecordedCaller:
+    """Decrypt a stored call's recording (same data dir, database and key as the server)
+    and take its caller channel."""
+    from storage import db
+    from storage.calls import CallStore
+    from storage.recordings import KEY_FILE, RecordingError, RecordingStore, load_key
+
+    engine = db.make_engine(settings.resolved_database_url())
+    try:
+        db.upgrade(engine)
+        call = CallStore(engine).call_json(call_sid)
+        if call is None:
+            raise ReplayError(f"no call {call_sid}")
+        try:
+            key = load_key(settings.recording_key, settings.data_dir / KEY_FILE, create=False)
+            store = RecordingStore(engine, settings.data_dir / "recordings", key)
+            found = store.all_for_call(call_sid)
+            if not found:
+                raise ReplayError(
+                    f"call {call_sid} has no recording (recording was off for it, or it "
+                    "was deleted)"
+                )
+            pcm = b"".join(store.pcm(found[0]))
+        except (RecordingError, ValueError, OSError) as exc:
+            raise ReplayError(f"cannot read the recording of call {call_sid}: {exc}") from exc
+    finally:
+        engine.dispose()
+    stereo = np.frombuffer(pcm[: len(pcm) // 4 * 4], dtype="<i2").reshape(-1, 2)
+    return RecordedCaller(stereo[:, 0].copy(), call["to"], len(found))
 
 
 def speech_end_frame(mulaw: bytes) -> int:
@@ -248,8 +295,54 @@ async def place_call(
     on_event: Callable[[str], None] | None = None,
 ) -> CallResult:
     say = on_event or (lambda _msg: None)
-    signer = SignatureChecker(auth_token)
     audio = [load_turn(p) for p in turns]
+
+    async def converse(peer: TwilioPeer, result: CallResult) -> None:
+        result.greeted = await wait_for_answer(peer, turn_timeout_s)
+        say(f"agent greeted: {result.greeted}")
+        for path, mulaw in zip(turns, audio, strict=True):
+            if peer.closed.is_set():
+                break
+            turn = await caller_turn(peer, path.name, mulaw, turn_timeout_s)
+            result.turns.append(turn)
+            say(f"caller turn {path.name}: agent answered after {_shown(turn)}")
+
+    return await _place(base_url, auth_token, caller, line, fast, say, converse)
+
+
+async def place_stream_call(
+    base_url: str,
+    auth_token: str,
+    audio: bytes | np.ndarray,
+    *,
+    name: str = "caller",
+    caller: str = "+15555550123",
+    line: str = "+15550100200",
+    fast: bool = False,
+    turn_timeout_s: float = 30.0,
+    on_event: Callable[[str], None] | None = None,
+) -> CallResult:
+    """One continuous caller stream (mu-law bytes, or int16 PCM at 8 kHz), e.g. the caller
+    channel of a recorded call. A TurnResult per stretch of caller speech."""
+    say = on_event or (lambda _msg: None)
+    mulaw = audio if isinstance(audio, bytes) else g711.encode(np.asarray(audio))
+
+    async def converse(peer: TwilioPeer, result: CallResult) -> None:
+        result.greeted, result.turns = await caller_stream(peer, name, mulaw, turn_timeout_s, say)
+
+    return await _place(base_url, auth_token, caller, line, fast, say, converse)
+
+
+async def _place(
+    base_url: str,
+    auth_token: str,
+    caller: str,
+    line: str,
+    fast: bool,
+    say: Callable[[str], None],
+    converse: Callable[[TwilioPeer, CallResult], Awaitable[None]],
+) -> CallResult:
+    signer = SignatureChecker(auth_token)
     async with httpx.AsyncClient(timeout=30) as http:
         ringing = await ring(http, signer, base_url, caller, line)
         result = CallResult(call_sid=ringing.call_sid)
@@ -257,21 +350,112 @@ async def place_call(
             say(f"the line did not connect a stream: {ringing.twiml}")
             return result
         async with connect_stream(ringing, signer, fast) as peer:
-            result.greeted = await wait_for_answer(peer, turn_timeout_s)
-            say(f"agent greeted: {result.greeted}")
-            for path, mulaw in zip(turns, audio, strict=True):
-                if peer.closed.is_set():
-                    break
-                turn = await caller_turn(peer, path.name, mulaw, turn_timeout_s)
-                result.turns.append(turn)
-                shown = f"{turn.latency_ms:.0f} ms" if turn.latency_ms is not None else "none"
-                say(f"caller turn {path.name}: agent answered after {shown}")
+            await converse(peer, result)
             result.closed_by_agent = peer.closed.is_set()
         result.agent_audio = g711.decode(b"".join(peer.agent_frames))
         if ringing.action:
             ended = {**ringing.params, "CallStatus": "in-progress"}
             result.after_stream_twiml = await post_signed(http, signer, ringing.action, ended)
     return result
+
+
+def _shown(turn: TurnResult) -> str:
+    return f"{turn.latency_ms:.0f} ms" if turn.latency_ms is not None else "none"
+
+
+@dataclass(frozen=True)
+class SpeechSpan:
+    """One stretch of caller speech in a stream, in frames, as the server's endpointer
+    (default settings) will see it."""
+
+    start: int  # first voiced frame
+    end: int  # the frame after the last voiced one
+    decided: int  # the frame at which the hangover has run out: the turn is over
+
+
+def speech_spans(mulaw: bytes) -> list[SpeechSpan]:
+    vad, endpointer = VoiceDetector(2), Endpointer()
+    pcm = g711.decode(mulaw)
+    spans: list[SpeechSpan] = []
+    start = 0
+    for i in range(len(pcm) // FRAME_SAMPLES):
+        frame = pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
+        event = endpointer.push(frame, vad.is_speech(frame))
+        if isinstance(event, SpeechStarted):
+            start = event.at_ms // FRAME_MS
+        elif isinstance(event, SpeechEnded):
+            spans.append(SpeechSpan(start, event.end_ms // FRAME_MS, i + 1))
+    last = endpointer.flush()
+    if last is not None:
+        spans.append(SpeechSpan(start, last.end_ms // FRAME_MS, len(pcm) // FRAME_SAMPLES))
+    return spans
+
+
+async def caller_stream(
+    peer: TwilioPeer,
+    name: str,
+    mulaw: bytes,
+    timeout_s: float,
+    say: Callable[[str], None] = lambda _msg: None,
+) -> tuple[bool, list[TurnResult]]:
+    """Send the whole stream as Twilio would, the agent answering (or being talked over)
+    as it goes. Real time, or with `peer.fast`: as fast as the agent keeps up, i.e. at full
+    speed except in the caller's pauses, which go at real-time pace until the agent's
+    answer is out (the rest of the pause is then skipped through at full speed). Then line
+    silence until the answer to the last words has played. Returns whether the agent
+    spoke before the caller did (the greeting), and a TurnResult per stretch of speech."""
+    mulaw += bytes([g711.SILENCE_CODE]) * (-len(mulaw) % g711.FRAME_BYTES)
+    frames = [mulaw[i : i + g711.FRAME_BYTES] for i in range(0, len(mulaw), g711.FRAME_BYTES)]
+    spans = speech_spans(mulaw)
+    starts = {s.start: k for k, s in enumerate(spans)}
+    ends = {s.end: k for k, s in enumerate(spans)}
+    decided = {s.decided for s in spans}
+    results: list[TurnResult] = []
+    pending: tuple[int, float, int] | None = None  # span index, speech end time, frames then
+
+    def settle() -> None:
+        nonlocal pending
+        if pending is None:
+            return
+        k, speech_end, frames_then = pending
+        first = peer.first_agent_frame
+        latency = (first - speech_end) * 1000 if first is not None else None
+        audio_s = (len(peer.agent_frames) - frames_then) * FRAME_S
+        results.append(TurnResult(f"{name}#{k + 1}", latency, audio_s))
+        say(f"caller speech {k + 1}: agent answered after {_shown(results[-1])}")
+        pending = None
+
+    greeted: bool | None = None
+    holding = True  # the greeting: real-time pace until it has played
+    clock, paced = time.perf_counter(), 0
+    for i, frame in enumerate(frames):
+        if peer.closed.is_set():
+            break
+        if i in starts:
+            if greeted is None:
+                greeted = bool(peer.agent_frames)
+                say(f"agent greeted: {greeted}")
+            settle()
+            holding = False
+        if i in ends:
+            peer.first_agent_frame = None
+            peer.agent_done.clear()
+            pending = (ends[i], time.perf_counter(), len(peer.agent_frames))
+        if i in decided:
+            holding = True
+        await peer.send_audio(frame)
+        if peer.fast and not (holding and not peer.agent_done.is_set()):
+            await asyncio.sleep(0)
+            clock, paced = time.perf_counter(), 0
+        else:
+            paced += 1
+            await pace(clock, paced, False)
+    if pending is not None and not peer.closed.is_set():
+        await wait_for_answer(peer, timeout_s)
+    settle()
+    if greeted is None:  # the caller never spoke
+        greeted = bool(peer.agent_frames)
+    return greeted, results
 
 
 async def caller_turn(peer: TwilioPeer, name: str, mulaw: bytes, timeout_s: float) -> TurnResult:

@@ -12,6 +12,7 @@ from storage.businesses import BusinessStore
 from storage.calls import CallStore
 from storage.live import StreamTokens
 from storage.reception import ReceptionStore
+from storage.recordings import RecordingStore
 from voice_agent.notifier import Notifier
 from voice_agent.session import Engines, SessionConfig
 from voice_agent.settings import Settings
@@ -30,6 +31,7 @@ class Services:
     signatures: SignatureChecker
     policy_factory: PolicyFactory
     session_config: SessionConfig
+    recordings: RecordingStore | None = None  # None: calls are never recorded
     engines: Engines = field(init=False)  # set once the models are loaded
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     load_error: str | None = None

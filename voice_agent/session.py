@@ -7,6 +7,8 @@
             transcribe (shared pool) -> policy.respond -> speak sentence by sentence
         a quiet line after the agent spoke                    -> policy.on_silence
     marks echoed by Twilio -> what the caller heard
+    recorder (only when the business records calls): every inbound frame and every sentence
+        sent, on one stereo timeline; barge-in clears what the caller never heard
     EndCall / Transfer -> close the stream once the last words were heard
 
 Everything CPU-heavy (Whisper, piper) runs in worker threads; the per-frame path here is
@@ -27,6 +29,7 @@ import numpy as np
 
 from media import g711
 from media.jitter import JitterBuffer
+from media.recorder import StereoRecorder
 from media.tts import Synthesizer
 from media.vad import Endpointer, EndpointerConfig, SpeechEnded, SpeechStarted, VoiceDetector
 from routing.acts import ReplyPart, Transfer
@@ -73,6 +76,7 @@ class CallSession:
         hang_up: Callable[[], Awaitable[None]],
         config: SessionConfig | None = None,
         listener: Listener | None = None,
+        recorder: StereoRecorder | None = None,
     ) -> None:
         self.call_sid, self.stream_sid = call_sid, stream_sid
         self.policy, self.engines = policy, engines
@@ -84,7 +88,8 @@ class CallSession:
         self._vad = VoiceDetector(self.config.vad_aggressiveness)
         self._endpointer = Endpointer(self.config.endpointer)
         self.playback = Playback()
-        self._speaker = Speaker(stream_sid, engines.synthesizer, send, self.playback)
+        self.recorder = recorder  # None: nothing of the call's audio reaches the disk
+        self._speaker = Speaker(stream_sid, engines.synthesizer, send, self.playback, recorder)
         self.caller_segments: list[SegmentRecord] = []
         self.turns: list[TurnRecord] = []
         self._answer_task: asyncio.Task[None] | None = None
@@ -119,6 +124,8 @@ class CallSession:
         self.playback.on_mark(name)
 
     def _on_frame(self, frame: np.ndarray) -> None:
+        if self.recorder is not None:
+            self.recorder.caller_frame(frame)
         voiced = self._vad.is_speech(frame)
         event = self._endpointer.push(frame, voiced)
         if voiced and self._endpointer.in_speech:
@@ -163,6 +170,8 @@ class CallSession:
             if getattr(task, "speaks", False) or task is self._answer_task:
                 task.cancel()
         self.playback.interrupt()
+        if self.recorder is not None:
+            self.recorder.clear()
         self._spawn(self._speaker.send(wire.clear(self.stream_sid)))
 
     def _watch_silence(self) -> None:
@@ -247,6 +256,7 @@ class CallSession:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for ready in self._jitter.flush():
             self._pending_bytes += ready
+        await self._close_recorder()
         last = _joined(self._carry or self._uncommitted, self._endpointer.flush())
         if last is not None and len(last.audio):
             with contextlib.suppress(Exception):
@@ -266,6 +276,21 @@ class CallSession:
             segments=segments,
             turns=self.turns,
         )
+
+    async def _close_recorder(self) -> None:
+        """The last frames the jitter buffer held go on the record too; then it is sealed.
+        Agent audio still queued at Twilio when the stream ended was not heard: dropped."""
+        if self.recorder is None:
+            return
+        try:
+            tail = self._pending_bytes[
+                : len(self._pending_bytes) // g711.FRAME_BYTES * g711.FRAME_BYTES
+            ]
+            if tail:
+                self.recorder.caller_frame(g711.decode(bytes(tail)))
+            await asyncio.to_thread(self.recorder.close)
+        except Exception:
+            log.exception("call %s: could not close the recording", self.call_sid)
 
 
 def _joined(first: SpeechEnded | None, then: SpeechEnded | None) -> SpeechEnded | None:

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     twilio_auth_token: str | None = None
     twilio_api_base_url: str | None = None  # a Twilio-compatible REST endpoint (tests)
 
+    # Call recordings (only for businesses with recording_enabled), AES-GCM at rest under
+    # this key: base64 of 32 bytes. Unset: a key made once in data_dir/recording.key.
+    recording_key: str | None = Field(None, repr=False)
+
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"

@@ -1,5 +1,6 @@
 """Speech out: a policy's reply parts -> sentences -> piper -> mu-law 20 ms frames -> Twilio,
-with a mark after every sentence and one after the whole answer."""
+with a mark after every sentence and one after the whole answer. When the call is recorded,
+each sentence goes to the recorder as it is sent, exactly as it went out on the wire."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from media import g711
+from media.recorder import StereoRecorder
 from media.tts import Synthesizer, split_sentences
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
 from voice_agent import twilio_protocol as wire
@@ -38,10 +40,16 @@ class Spoken:
 
 class Speaker:
     def __init__(
-        self, stream_sid: str, synthesizer: Synthesizer, send: Send, playback: Playback
+        self,
+        stream_sid: str,
+        synthesizer: Synthesizer,
+        send: Send,
+        playback: Playback,
+        recorder: StereoRecorder | None = None,
     ) -> None:
         self.stream_sid, self.synthesizer = stream_sid, synthesizer
         self._send_raw, self.playback = send, playback
+        self.recorder = recorder
         self.lock = asyncio.Lock()  # one writer on the socket at a time
 
     async def send(self, message: str) -> None:
@@ -99,6 +107,8 @@ class Speaker:
                 before_first_audio()
         frames = _frames(pcm)
         async with self.lock:
+            if self.recorder is not None:  # Twilio plays it from now on, after what's queued
+                self.recorder.agent_audio(g711.decode(b"".join(frames)))
             for frame in frames:
                 await self._send_raw(wire.media(self.stream_sid, frame))
                 if timing.first_frame is None:

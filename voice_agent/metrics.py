@@ -1,0 +1,96 @@
+"""GET /metrics: Prometheus histograms of each turn's latency and its parts, active calls,
+the transcription real-time factor, and how far the event loop falls behind real time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+from storage.calls import TurnRecord
+
+BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0)
+STAGES = ("latency", "endpoint", "transcribe", "policy", "tts", "send")
+
+
+class Metrics:
+    """One registry per app, so tests with several apps in one process do not collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.turn = Histogram(
+            "voice_agent_turn_seconds",
+            "Answered turns: end of caller speech to first audio (stage=latency) and its parts",
+            ["stage"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.active = Gauge("voice_agent_active_calls", "Calls in progress", registry=self.registry)
+        self.rtf = Gauge(
+            "voice_agent_transcription_rtf",
+            "Transcription compute time per second of audio",
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "voice_agent_loop_lag_max_seconds",
+            "Worst event-loop scheduling delay since the last reset",
+            registry=self.registry,
+        )
+        self._lag_max = 0.0
+
+    def observe_turn(self, turn: TurnRecord) -> None:
+        if not turn.answered:
+            return
+        for stage in STAGES:
+            value = getattr(turn, f"{stage}_ms", None)
+            if value is not None:
+                self.turn.labels(stage).observe(value / 1000)
+
+    async def watch_loop(self, interval_s: float = 0.02) -> None:
+        """A task that asks to wake every 20 ms and records how late it woke."""
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(interval_s)
+            late = time.perf_counter() - started - interval_s
+            self._lag_max = max(self._lag_max, late)
+
+    def render(self, services: Any) -> bytes:
+        self.active.set(
+            len(services.live.registry.active())
+            if hasattr(services, "live")
+            else len(services.active_calls)
+        )
+        if getattr(services, "engines", None) is not None:
+            self.rtf.set(services.engines.transcriber.stats.real_time_factor)
+        self.lag.set(self._lag_max)
+        return generate_latest(self.registry)
+
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    services = request.app.state.services
+    body = services.metrics.render(services)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/metrics/reset-lag", include_in_schema=False)
+async def reset_lag(request: Request) -> Response:
+    """For load tests: measure the worst delay from now on."""
+    if request.client is None or request.client.host not in ("127.0.0.1", "::1"):
+        return Response(status_code=403)
+    request.app.state.services.metrics._lag_max = 0.0
+    return Response(status_code=204)
