@@ -17,11 +17,12 @@ from media.vad import EndpointerConfig
 from routing.local import LocalPolicy
 from routing.policy import Policy, PolicyFactory
 from routing.tools import ReceptionTools
-from storage import db
+from storage import db, retention
 from storage.businesses import BusinessStore
 from storage.calls import CallStore
 from storage.consent import ConsentStore
-from storage.live import InProcessStreamTokens
+from storage.journal import Journal
+from storage.live import LiveState
 from storage.profiles import BusinessProfile
 from storage.reception import ReceptionStore
 from storage.recordings import KEY_FILE, RecordingStore, load_key
@@ -29,9 +30,10 @@ from storage.sms_log import SmsLog
 from storage.webhook_store import WebhookStore
 from transcripts.engine import WhisperTranscriber
 from transcripts.scheduler import TranscriptionScheduler
-from voice_agent import twilio_webhooks
+from voice_agent import api, log_redaction, metrics, twilio_sms, twilio_webhooks
 from voice_agent.crm_webhooks import WebhookDispatcher
 from voice_agent.media_stream import media_stream
+from voice_agent.metrics import Metrics
 from voice_agent.notifier import Notifier
 from voice_agent.services import Services
 from voice_agent.session import Engines, SessionConfig
@@ -85,14 +87,18 @@ def build_services(settings: Settings) -> Services:
         settings.twilio_auth_token,  # not auth_token(): the dev token must never reach Twilio
         settings.twilio_api_base_url,
     )
+    live = LiveState(settings.redis_url, rate_limit=settings.calls_per_caller_limit)
     return Services(
         settings=settings,
         db=engine,
         calls=CallStore(engine),
         businesses=BusinessStore(engine),
         reception=ReceptionStore(engine),
-        notifier=Notifier(sms=sms, webhooks=WebhookDispatcher(WebhookStore(engine))),
-        tokens=InProcessStreamTokens(),
+        notifier=Notifier(sms=sms, webhooks=WebhookDispatcher(WebhookStore(engine)), bus=live.bus),
+        tokens=live.tokens,
+        live=live,
+        journal=Journal(settings.data_dir / "journal"),
+        metrics=Metrics(),
         signatures=SignatureChecker(settings.auth_token()),
         policy_factory=policy_factory(settings),
         session_config=SessionConfig(
@@ -103,6 +109,16 @@ def build_services(settings: Settings) -> Services:
         ),
         recordings=recording_store(settings, engine),
     )
+
+
+async def replay_journal(services: Services, every_s: float = 30.0) -> None:
+    """Calls finished while the database was down are stored once it is back."""
+    while True:
+        if services.journal.pending():
+            stored = await asyncio.to_thread(services.journal.replay, services.calls)
+            if stored:
+                log.info("stored %d journaled call(s)", stored)
+        await asyncio.sleep(every_s)
 
 
 def recording_store(settings: Settings, engine: Engine) -> RecordingStore:
@@ -127,13 +143,21 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        log_redaction.install()  # after uvicorn has configured its loggers
         # The schema first: webhooks need it before any model has loaded.
         await asyncio.to_thread(db.upgrade, services.db)
         services.notifier.bind(asyncio.get_running_loop())
         services.notifier.webhooks.start()
-        loading = asyncio.create_task(load())
+        background = [
+            asyncio.create_task(load()),
+            asyncio.create_task(retention.run_daily(services.db, services.recordings)),
+            asyncio.create_task(services.metrics.watch_loop()),
+            asyncio.create_task(replay_journal(services)),
+        ]
         yield
-        loading.cancel()
+        for task in background:
+            task.cancel()
+        await services.live.aclose()
         await services.notifier.drain()
         await services.notifier.webhooks.aclose()
         if services.ready.is_set():
@@ -143,6 +167,9 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
     app = FastAPI(title="Voice agent", lifespan=lifespan)
     app.state.services = services
     app.include_router(twilio_webhooks.router)
+    app.include_router(twilio_sms.router)
+    app.include_router(api.router)
+    app.include_router(metrics.router)
     app.add_api_websocket_route("/twilio/media-stream", media_stream)
 
     @app.get("/healthz")
@@ -155,6 +182,7 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
             await asyncio.to_thread(db.ping, services.db)
         except Exception as exc:
             return JSONResponse({"status": "database unreachable", "error": str(exc)[:200]}, 503)
-        return JSONResponse({"status": "ok", "active_calls": len(services.active_calls)})
+        active = len(services.live.registry.active())
+        return JSONResponse({"status": "ok", "active_calls": active})
 
     return app

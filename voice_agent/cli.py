@@ -12,7 +12,7 @@ from pathlib import Path
 from media.wav import AudioFileError, write_wav
 from storage import db
 from storage.calls import CallStore
-from voice_agent import cli_business, cli_notifications
+from voice_agent import cli_business, cli_notifications, cli_privacy, cli_users, log_redaction
 from voice_agent.settings import Settings
 
 
@@ -63,14 +63,18 @@ def main(argv: list[str] | None = None) -> int:
     database.add_subparsers(dest="db_command", required=True).add_parser("upgrade")
     cli_notifications.add_parsers(sub)
     cli_business.add_parsers(sub)
+    cli_users.add_parsers(sub)
+    cli_privacy.add_parsers(sub)
 
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    log_redaction.install()
     settings = Settings()
     handlers = {"serve": _serve, "replay": _replay, "calls": _calls, "db": _db}
-    handlers.update(cli_notifications.HANDLERS, **cli_business.HANDLERS)
+    for module in (cli_notifications, cli_business, cli_users, cli_privacy):
+        handlers.update(module.HANDLERS)
     handler = handlers[args.command]
     return handler(args, settings)
 

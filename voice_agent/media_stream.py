@@ -72,7 +72,7 @@ async def media_stream(ws: WebSocket) -> None:
     business, caller_number = context
     await asyncio.to_thread(services.calls.mark_in_progress, info.call_sid, info.stream_sid)
     bad.label = info.call_sid
-    services.active_calls.add(info.call_sid)
+    services.live.registry.add(info.call_sid, {"business_id": business.id})
 
     async def hang_up() -> None:
         if ws.client_state == WebSocketState.CONNECTED:
@@ -81,6 +81,12 @@ async def media_stream(ws: WebSocket) -> None:
 
     def publish(event: str, data: dict) -> None:
         services.notifier.publish(business, event, data)
+
+    def listener(kind: str, data: dict) -> None:
+        if kind == "transcript":  # one live event per line, as it is stored
+            publish("call.transcript", {"call_sid": info.call_sid, **data})
+
+    publish("call.started", {"call_sid": info.call_sid, "from": caller_number, "to": business.line})
 
     tools = ReceptionTools(business, info.call_sid, caller_number, services.reception, publish)
     opening = None
@@ -102,6 +108,7 @@ async def media_stream(ws: WebSocket) -> None:
         hang_up=hang_up,
         config=services.session_config,
         recorder=StereoRecorder(writer, background=True) if writer is not None else None,
+        listener=listener,
     )
     try:
         await session.start(opening)
@@ -197,15 +204,21 @@ async def _finalize(
     try:
         await asyncio.to_thread(services.calls.finalize, record)
     except Exception:
+        # Nothing is lost: the journal keeps it until the database is back.
         log.exception("call %s: could not store the finished call", session.call_sid)
+        await asyncio.to_thread(services.journal.write, record)
+    for turn in record.turns:
+        services.metrics.observe_turn(turn)
+    publish = services.notifier.publish
+    publish(business, "call.ended", {"call_sid": record.call_sid, "outcome": record.outcome})
     if not session.transferred:  # a transfer's call goes on with the dispatcher
         summary = {
             "call_sid": record.call_sid,
             "outcome": record.outcome,
             "ended_at": record.ended_at.isoformat(),
         }
-        services.notifier.publish(business, "call.completed", summary)
-    services.active_calls.discard(session.call_sid)
+        publish(business, "call.completed", summary)
+    services.live.registry.remove(session.call_sid)
 
 
 async def _keep_recording(

@@ -66,11 +66,7 @@ class Metrics:
             self._lag_max = max(self._lag_max, late)
 
     def render(self, services: Any) -> bytes:
-        self.active.set(
-            len(services.live.registry.active())
-            if hasattr(services, "live")
-            else len(services.active_calls)
-        )
+        self.active.set(len(services.live.registry.active()))
         if getattr(services, "engines", None) is not None:
             self.rtf.set(services.engines.transcriber.stats.real_time_factor)
         self.lag.set(self._lag_max)

@@ -10,9 +10,11 @@ from sqlalchemy import Engine
 from routing.policy import PolicyFactory
 from storage.businesses import BusinessStore
 from storage.calls import CallStore
-from storage.live import StreamTokens
+from storage.journal import Journal
+from storage.live import LiveState, StreamTokens
 from storage.reception import ReceptionStore
 from storage.recordings import RecordingStore
+from voice_agent.metrics import Metrics
 from voice_agent.notifier import Notifier
 from voice_agent.session import Engines, SessionConfig
 from voice_agent.settings import Settings
@@ -31,8 +33,10 @@ class Services:
     signatures: SignatureChecker
     policy_factory: PolicyFactory
     session_config: SessionConfig
+    live: LiveState
+    journal: Journal
+    metrics: Metrics
     recordings: RecordingStore | None = None  # None: calls are never recorded
     engines: Engines = field(init=False)  # set once the models are loaded
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     load_error: str | None = None
-    active_calls: set[str] = field(default_factory=set)

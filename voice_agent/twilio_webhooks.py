@@ -17,6 +17,7 @@ from voice_agent.twilio_auth import public_url, stream_url
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/twilio")
 
+TOO_MANY = "We have received many calls from this number. Please try again later. Goodbye."
 UNAVAILABLE = "Sorry, we cannot take your call right now. Please call again in a few minutes."
 UNKNOWN_LINE = (
     "Sorry, this number is not connected to an answering service. Please check the number "
@@ -65,6 +66,11 @@ async def incoming_call(request: Request) -> Response:
     if not call_sid:
         return Response("CallSid is required", status_code=400)
     reply = VoiceResponse()
+    if caller and not await asyncio.to_thread(services.live.limiter.allow, caller):
+        log.warning("call %s refused: too many calls from this caller", call_sid)
+        reply.say(TOO_MANY)
+        reply.hangup()
+        return _twiml(reply)
     try:
         business = await asyncio.to_thread(services.businesses.by_line, to)
         if business is not None:
