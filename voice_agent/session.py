@@ -31,10 +31,19 @@ from media import g711
 from media.jitter import JitterBuffer
 from media.recorder import StereoRecorder
 from media.tts import Synthesizer
-from media.vad import Endpointer, EndpointerConfig, SpeechEnded, SpeechStarted, VoiceDetector
+from media.vad import (
+    Endpointer,
+    EndpointerConfig,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    VoiceDetector,
+)
 from routing.acts import ReplyPart, Transfer
 from routing.policy import Policy
 from storage.calls import FinishedCall, SegmentRecord, TurnRecord
+from transcripts.completeness import looks_complete
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent import twilio_protocol as wire
 from voice_agent.playback import Playback
@@ -51,6 +60,8 @@ class SessionConfig:
     endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
     barge_in_ms: int = 200  # voiced audio over the agent before we stop talking
     silence_prompt_ms: int = 8000  # a quiet line this long after the agent spoke: prompt
+    short_hangover_ms: int = 250  # the pause's words read as a finished sentence
+    long_hangover_ms: int = 900  # ...or as half an address or phone number
 
 
 @dataclass
@@ -98,6 +109,8 @@ class CallSession:
         # becomes the start of the next turn if the caller goes on before we speak.
         self._uncommitted: SpeechEnded | None = None
         self._carry: SpeechEnded | None = None
+        # (end of the paused speech in media ms, its transcription started during the pause)
+        self._speculation: tuple[int, asyncio.Future[tuple[str, float]]] | None = None
         self._last_voiced_wall = 0.0
         self._barged_in = False
         self._quiet_ms = 0
@@ -132,6 +145,10 @@ class CallSession:
             self._last_voiced_wall = time.perf_counter()
         if isinstance(event, SpeechStarted):
             self._on_speech_started()
+        elif isinstance(event, SpeechPaused):
+            self._speculate(event)
+        elif isinstance(event, SpeechResumed):
+            self._drop_speculation()
         elif isinstance(event, SpeechEnded):
             self._on_speech_ended(event)
         if (
@@ -151,15 +168,50 @@ class CallSession:
             task.cancel()
             self._carry = self._uncommitted
 
+    def _speculate(self, pause: SpeechPaused) -> None:
+        """The caller paused: transcribe now, while the hangover runs. If the words read as
+        a finished sentence the hangover shrinks; mid-number or mid-address it grows."""
+        self._drop_speculation()
+        if self._closing or self._carry is not None:
+            return
+        task = asyncio.ensure_future(self.engines.transcriber.transcribe(pause.audio, final=False))
+        self._speculation = (pause.end_ms, task)
+        task.add_done_callback(lambda t: self._adapt_hangover(pause.end_ms, t))
+
+    def _adapt_hangover(self, end_ms: int, task: asyncio.Future[tuple[str, float]]) -> None:
+        current = self._speculation
+        if task.cancelled() or task.exception() is not None or current is None:
+            return
+        if current[0] != end_ms or not self._endpointer.in_speech:
+            return
+        text = task.result()[0]
+        config = self.config
+        self._endpointer.hangover_ms = (
+            config.short_hangover_ms if looks_complete(text) else config.long_hangover_ms
+        )
+
+    def _drop_speculation(self) -> None:
+        if self._speculation is not None:
+            self._speculation[1].cancel()
+            self._speculation = None
+
     def _on_speech_ended(self, event: SpeechEnded) -> None:
         barged, self._barged_in = self._barged_in, False
+        speculation, self._speculation = self._speculation, None
         if self._closing or (self.playback.speaking and not barged):
+            if speculation:
+                speculation[1].cancel()
             return  # a cough or "uh-huh" under the agent's speech: not a turn
+        early = None
+        if speculation and speculation[0] == event.end_ms and self._carry is None:
+            early = speculation[1]  # same audio: its transcript is this turn's
+        elif speculation:
+            speculation[1].cancel()
         event, self._carry = _joined(self._carry, event), None
         self._uncommitted = event
         self._answer_speaking = False
         turn = TurnRecord(index=len(self.turns) + 1)
-        self._answer_task = self._spawn(self._answer(event, self._last_voiced_wall, turn))
+        self._answer_task = self._spawn(self._answer(event, self._last_voiced_wall, turn, early))
 
     def _barge_in(self) -> None:
         if self._closing:
@@ -189,9 +241,21 @@ class CallSession:
 
     # ---- answering -----------------------------------------------------------------
 
-    async def _answer(self, speech: SpeechEnded, speech_end: float, turn: TurnRecord) -> None:
-        turn.endpoint_ms = _ms(speech_end, time.perf_counter())
-        text, turn.transcribe_ms = await self.engines.transcriber.transcribe(speech.audio)
+    async def _answer(
+        self,
+        speech: SpeechEnded,
+        speech_end: float,
+        turn: TurnRecord,
+        early: asyncio.Future[tuple[str, float]] | None = None,
+    ) -> None:
+        endpointed = time.perf_counter()
+        turn.endpoint_ms = _ms(speech_end, endpointed)
+        if early is not None:
+            # Started during the hangover: only what is left of it delays the answer.
+            text, _ = await early
+            turn.transcribe_ms = _ms(endpointed, time.perf_counter())
+        else:
+            text, turn.transcribe_ms = await self.engines.transcriber.transcribe(speech.audio)
         if not text:
             self._uncommitted = None
             return  # noise that looked like speech; keep listening
@@ -251,6 +315,7 @@ class CallSession:
     async def finish(self, bad_messages: int) -> FinishedCall:
         """Stop everything and return the record. A caller cut off mid-sentence is still
         transcribed: the last words of a call are often the important ones."""
+        self._drop_speculation()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
