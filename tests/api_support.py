@@ -18,11 +18,10 @@ from sqlalchemy import Engine, update
 
 from storage.calls import CallStore, FinishedCall, SegmentRecord, TurnRecord
 from storage.models import Call
-from storage.recordings import RecordingStore, load_key
+from storage.recordings import RecordingStore
 from tests.servers import free_port
-from voice_agent import api, cli_users
+from voice_agent import cli_users
 from voice_agent.app import create_app
-from voice_agent.services import Services
 from voice_agent.session import Engines
 from voice_agent.settings import Settings
 
@@ -38,16 +37,8 @@ def no_models(_settings: Settings) -> Engines:
 
 
 def api_app(settings: Settings) -> FastAPI:
-    """create_app(), plus what app.py is to wire: the router and a recording store (each
-    only if the app does not have it already, so this keeps working once it is wired)."""
-    app = create_app(settings, loader=no_models)
-    if not any(getattr(r, "path", "").startswith("/api/") for r in app.routes):
-        app.include_router(api.router)
-    services: Services = app.state.services
-    if getattr(services, "recordings", None) is None:
-        key = load_key(None, settings.data_dir / "recording.key")
-        services.recordings = RecordingStore(services.db, settings.data_dir / "recordings", key)  # type: ignore[attr-defined]
-    return app
+    """The app as `serve` builds it, without loading the speech models."""
+    return create_app(settings, loader=no_models)
 
 
 class LiveServer:

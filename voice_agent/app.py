@@ -30,7 +30,16 @@ from storage.sms_log import SmsLog
 from storage.webhook_store import WebhookStore
 from transcripts.engine import WhisperTranscriber
 from transcripts.scheduler import TranscriptionScheduler
-from voice_agent import api, log_redaction, metrics, twilio_sms, twilio_webhooks
+from voice_agent import (
+    api,
+    console,
+    console_api,
+    events_api,
+    log_redaction,
+    metrics,
+    twilio_sms,
+    twilio_webhooks,
+)
 from voice_agent.crm_webhooks import WebhookDispatcher
 from voice_agent.media_stream import media_stream
 from voice_agent.metrics import Metrics
@@ -170,6 +179,10 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
     app.include_router(twilio_sms.router)
     app.include_router(api.router)
     app.include_router(metrics.router)
+    app.include_router(events_api.router)
+    app.include_router(console_api.router)
+    app.include_router(console.router)
+    app.mount(console.STATIC_PATH, console.static_files(), name="console-static")
     app.add_api_websocket_route("/twilio/media-stream", media_stream)
 
     @app.get("/healthz")

@@ -84,7 +84,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from voice_agent.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, ws_max_size=1 << 20)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        ws_max_size=1 << 20,
+        timeout_graceful_shutdown=5,  # open consoles must not hold a shutdown forever
+    )
     return 0
 
 

@@ -1,0 +1,206 @@
+"""The app wired the way app.py is to wire it for the dispatcher console (create_app, then
+the /api routers, the live feed, the console pages and their static files, `services.live`
+and the notifier's bus; each only if the app does not have it already, so this keeps
+working once app.py does it), a uvicorn server for it, a bus that counts its subscribers,
+and a small Server-Sent Events reader."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from storage.live import EventBus, LiveState
+from tests.servers import free_port
+from voice_agent import api, console, console_api, events_api
+from voice_agent.app import EngineLoader, create_app, load_engines
+from voice_agent.settings import Settings
+
+
+class TrackingBus:
+    """The app's bus, with a count of open subscriptions per business and a record of what
+    was published (read from the test thread; the server thread writes)."""
+
+    def __init__(self, inner: EventBus) -> None:
+        self.inner = inner
+        self.open: Counter[int] = Counter()  # subscriptions open now
+        self.opened: Counter[int] = Counter()  # subscriptions ever opened
+        self.published: list[tuple[int, dict[str, Any]]] = []
+
+    def publish(self, business_id: int, event: dict[str, Any]) -> None:
+        self.published.append((business_id, event))
+        self.inner.publish(business_id, event)
+
+    async def subscribe(self, business_id: int) -> AsyncIterator[dict[str, Any]]:
+        self.open[business_id] += 1
+        self.opened[business_id] += 1
+        try:
+            async for event in self.inner.subscribe(business_id):
+                yield event
+        finally:
+            self.open[business_id] -= 1
+
+    def events_of(self, call_sid: str) -> list[dict[str, Any]]:
+        return [e for _, e in self.published if e.get("call_sid") == call_sid]
+
+
+def has_router(app: FastAPI, router: APIRouter) -> bool:
+    """Whether `router` is included: FastAPI 0.165 keeps an included router as one route
+    (its `original_router`) rather than copying its routes, so paths alone do not tell."""
+    if any(getattr(route, "original_router", None) is router for route in app.routes):
+        return True
+    paths = {getattr(route, "path", None) for route in app.routes}
+    return any(getattr(route, "path", None) in paths for route in router.routes)
+
+
+def console_app(settings: Settings, loader: EngineLoader = load_engines) -> FastAPI:
+    app = create_app(settings, loader=loader)
+    for router in (api.router, events_api.router, console_api.router, console.router):
+        if not has_router(app, router):
+            app.include_router(router)
+    if console.STATIC_PATH not in {getattr(route, "path", None) for route in app.routes}:
+        app.mount(console.STATIC_PATH, console.static_files(), name="console-static")
+    services = app.state.services
+    if getattr(services, "live", None) is None:
+        services.live = LiveState(settings.redis_url)
+    services.live.bus = TrackingBus(services.live.bus)
+    services.notifier.bus = services.live.bus
+    return app
+
+
+def tracking_bus(app: FastAPI) -> TrackingBus:
+    bus = app.state.services.live.bus
+    assert isinstance(bus, TrackingBus)
+    return bus
+
+
+class ConsoleServer:
+    """uvicorn in a thread, lifespan on, as `voice-agent serve` runs it; open event streams
+    are given 2 s at shutdown (see events_api on timeout_graceful_shutdown)."""
+
+    def __init__(self, app: FastAPI, startup_s: float = 180) -> None:
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.startup_s = startup_s
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with contextlib.suppress(SystemExit):
+            self.server.run()
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + self.startup_s
+        while time.monotonic() < deadline:
+            if not self.thread.is_alive():
+                raise RuntimeError("server stopped during start-up")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self.url
+            time.sleep(0.1)
+        raise RuntimeError("server did not become healthy")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@dataclass
+class Frame:
+    event: str | None = None
+    data: dict[str, Any] | None = None
+    comments: list[str] = field(default_factory=list)
+    retry: int | None = None
+
+
+class SseClient:
+    """GET /api/events over a real connection; `frame()` reads the next frame."""
+
+    def __init__(
+        self, url: str, token: str | None = None, params: dict[str, str] | None = None
+    ) -> None:
+        self.url, self.params = url, params or {}
+        self.headers = {"Accept": "text/event-stream"}
+        if token is not None:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self._stack = contextlib.AsyncExitStack()
+        self.response: httpx.Response | None = None
+        self._lines: AsyncIterator[str] | None = None
+
+    async def __aenter__(self) -> SseClient:
+        client = await self._stack.enter_async_context(
+            httpx.AsyncClient(timeout=httpx.Timeout(10, read=None))
+        )
+        request = client.stream(
+            "GET", f"{self.url}/api/events", headers=self.headers, params=self.params
+        )
+        self.response = await self._stack.enter_async_context(request)
+        self._lines = self.response.aiter_lines()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    async def frame(self, timeout_s: float = 10) -> Frame:
+        return await asyncio.wait_for(self._frame(), timeout_s)
+
+    async def _frame(self) -> Frame:
+        assert self._lines is not None
+        frame, data = Frame(), []
+        async for line in self._lines:
+            if line == "":
+                if data:
+                    frame.data = json.loads("\n".join(data))
+                if data or frame.comments or frame.retry is not None:
+                    return frame
+                continue
+            if line.startswith(":"):
+                frame.comments.append(line[1:].strip())
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                frame.event = value
+            elif name == "data":
+                data.append(value)
+            elif name == "retry":
+                frame.retry = int(value)
+        raise EOFError("the stream ended")
+
+    async def event(self, timeout_s: float = 10) -> Frame:
+        """The next frame that carries an event (keep-alive comments are skipped)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            frame = await self.frame(max(0.01, deadline - time.monotonic()))
+            if frame.event is not None:
+                return frame
+
+
+async def wait_for(check: Any, what: str, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
