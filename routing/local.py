@@ -191,7 +191,7 @@ class LocalPolicy:
             b.when, b.alternatives = check["time"], []
             return self._ask(
                 "confirm",
-                f"Let me read that back: {b.name}, at {b.address}, "
+                f"Let me read that back. {b.name}, at {b.address}, "
                 f"{check['spoken']}, for {self._job(b)}. Is that correct?",
             )
         b.alternatives = check.get("alternatives", [])
@@ -219,7 +219,9 @@ class LocalPolicy:
                 f"Sorry, {result.get('reason', 'that slot just filled up.')}"
                 f"{extra} What time would work?",
             )
-        return self._ask("sms", f"You're all set for {result['spoken']}. {SMS_CONSENT_WORDING}")
+        return self._ask(
+            "sms", f"You're all set. Your visit is {result['spoken']}. {SMS_CONSENT_WORDING}"
+        )
 
     async def _hand_off(self, reason: str, gas: bool) -> list[ReplyPart]:
         summary = _short(self.first_words or reason, 120)
