@@ -133,7 +133,7 @@ class CallStore:
     def list_calls(self, limit: int = 50) -> list[dict[str, Any]]:
         with self._sessions() as s:
             calls = s.scalars(select(Call).order_by(Call.started_at.desc()).limit(limit))
-            return [self._summary(c) for c in calls]
+            return [call_summary(c) for c in calls]
 
     def call_json(self, call_sid: str) -> dict[str, Any] | None:
         with self._sessions() as s:
@@ -144,43 +144,44 @@ class CallStore:
             )
             if call is None:
                 return None
-            data = self._summary(call)
-            data["transcript"] = [
-                {
-                    "speaker": seg.speaker,
-                    "text": seg.text,
-                    "start_ms": seg.start_ms,
-                    "end_ms": seg.end_ms,
-                    "interrupted": seg.interrupted,
-                    "heard_text": seg.heard_text,
-                }
-                for seg in call.segments
-            ]
-            data["turns"] = [
-                {
-                    "index": t.index,
-                    "answered": t.answered,
-                    "latency_ms": t.latency_ms,
-                    "endpoint_ms": t.endpoint_ms,
-                    "transcribe_ms": t.transcribe_ms,
-                    "policy_ms": t.policy_ms,
-                    "tts_ms": t.tts_ms,
-                    "send_ms": t.send_ms,
-                }
-                for t in call.turns
-            ]
+            data = call_summary(call)
+            data["transcript"] = [segment_json(seg) for seg in call.segments]
+            data["turns"] = [turn_json(t) for t in call.turns]
             data.update(outcome_details(s, call.id), recording=recording_json(s, call.id))
             return data
 
-    @staticmethod
-    def _summary(call: Call) -> dict[str, Any]:
-        return {
-            "call_sid": call.call_sid,
-            "from": call.from_number,
-            "to": call.to_number,
-            "status": call.status,
-            "started_at": _iso(call.started_at),
-            "ended_at": _iso(call.ended_at),
-            "duration_s": call.duration_s,
-            "outcome": call.outcome,
-        }
+
+def call_summary(call: Call) -> dict[str, Any]:
+    """A call as `calls list`, the API and a privacy export show it."""
+    return {
+        "call_sid": call.call_sid,
+        "from": call.from_number,
+        "to": call.to_number,
+        "status": call.status,
+        "started_at": _iso(call.started_at),
+        "ended_at": _iso(call.ended_at),
+        "duration_s": call.duration_s,
+        "outcome": call.outcome,
+    }
+
+
+def segment_json(seg: TranscriptSegment) -> dict[str, Any]:
+    return {
+        "speaker": seg.speaker,
+        "text": seg.text,
+        "start_ms": seg.start_ms,
+        "end_ms": seg.end_ms,
+        "interrupted": seg.interrupted,
+        "heard_text": seg.heard_text,
+    }
+
+
+def turn_json(t: Turn) -> dict[str, Any]:
+    return {
+        "index": t.index,
+        "answered": t.answered,
+        **{f"{stage}_ms": getattr(t, f"{stage}_ms") for stage in TURN_STAGES},
+    }
+
+
+TURN_STAGES = ("latency", "endpoint", "transcribe", "policy", "tts", "send")

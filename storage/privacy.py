@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from storage.calls import call_summary, segment_json, turn_json
 from storage.db import session_factory
 from storage.models import (
     AuditEntry,
@@ -236,40 +237,9 @@ def _export(
             "exported_at": datetime.now(UTC).isoformat(),
             "calls": [
                 {
-                    "call_sid": c.call_sid,
-                    "from": c.from_number,
-                    "to": c.to_number,
-                    "status": c.status,
-                    "started_at": _iso(c.started_at),
-                    "ended_at": _iso(c.ended_at),
-                    "duration_s": c.duration_s,
-                    "outcome": c.outcome,
-                    "transcript": [
-                        {
-                            "speaker": seg.speaker,
-                            "text": seg.text,
-                            "start_ms": seg.start_ms,
-                            "end_ms": seg.end_ms,
-                            "interrupted": seg.interrupted,
-                            "heard_text": seg.heard_text,
-                        }
-                        for seg in segments
-                        if seg.call_id == c.id
-                    ],
-                    "turns": [
-                        {
-                            "index": t.index,
-                            "answered": t.answered,
-                            "latency_ms": t.latency_ms,
-                            "endpoint_ms": t.endpoint_ms,
-                            "transcribe_ms": t.transcribe_ms,
-                            "policy_ms": t.policy_ms,
-                            "tts_ms": t.tts_ms,
-                            "send_ms": t.send_ms,
-                        }
-                        for t in turns
-                        if t.call_id == c.id
-                    ],
+                    **call_summary(c),
+                    "transcript": [segment_json(seg) for seg in segments if seg.call_id == c.id],
+                    "turns": [turn_json(t) for t in turns if t.call_id == c.id],
                 }
                 for c in scope.calls
             ],

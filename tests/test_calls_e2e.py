@@ -95,6 +95,12 @@ async def test_goodbye_ends_the_call_from_the_agent_side(server: RunningServer) 
 
 
 def test_calls_cli_prints_the_stored_call(server: RunningServer) -> None:
+    async def one_call():  # type: ignore[no-untyped-def]
+        done = await place_call(server.url, server.auth_token, [AUDIO / "goodbye.wav"], fast=True)
+        await wait_stored(server, done.call_sid)
+        return done
+
+    result = asyncio.run(one_call())
     env = {**os.environ, "VOICE_AGENT_DATA_DIR": str(server.settings.data_dir)}
     listed = subprocess.run(
         [sys.executable, "-m", "voice_agent.cli", "calls", "list", "--json"],
@@ -105,8 +111,8 @@ def test_calls_cli_prints_the_stored_call(server: RunningServer) -> None:
         timeout=60,
     )
     calls = json.loads(listed.stdout)
-    assert calls, "earlier tests placed calls"
-    sid = calls[0]["call_sid"]
+    assert result.call_sid in [c["call_sid"] for c in calls]
+    sid = result.call_sid
     shown = subprocess.run(
         [sys.executable, "-m", "voice_agent.cli", "calls", "show", sid, "--json"],
         capture_output=True,

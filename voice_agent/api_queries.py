@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from storage.calls import CallStore
+from storage.calls import CallStore, call_summary
 from storage.db import session_factory
 from storage.models import Booking, Business, Call, Handoff, Message
 
@@ -66,19 +66,6 @@ def _iso(dt: datetime | None, tz: ZoneInfo | None = None) -> str | None:
     if dt.tzinfo is None:  # SQLite drops the offset; everything is stored in UTC
         dt = dt.replace(tzinfo=UTC)
     return (dt.astimezone(tz) if tz else dt).isoformat()
-
-
-def call_summary(call: Call) -> dict[str, Any]:
-    return {
-        "call_sid": call.call_sid,
-        "from": call.from_number,
-        "to": call.to_number,
-        "status": call.status,
-        "started_at": _iso(call.started_at),
-        "ended_at": _iso(call.ended_at),
-        "duration_s": call.duration_s,
-        "outcome": call.outcome,
-    }
 
 
 def _page(total: int, items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
