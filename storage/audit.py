@@ -15,16 +15,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from storage.db import iso as _iso
 from storage.db import session_factory
 from storage.models import AuditEntry
 
 
 def phone_ref(number: str) -> str:
     return "phone:" + hashlib.sha256(number.encode()).hexdigest()[:16]
-
-
-def _iso(dt: datetime) -> str:
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
 
 
 class AuditLog:

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import selectinload
 
 from storage.businesses import to_profile
+from storage.db import iso as _iso
 from storage.db import session_factory
 from storage.models import Business, Call, TranscriptSegment, Turn
 from storage.outcomes import outcome_details
@@ -53,14 +54,6 @@ class FinishedCall:
     bad_messages: int = 0
     segments: list[SegmentRecord] = field(default_factory=list)
     turns: list[TurnRecord] = field(default_factory=list)
-
-
-def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    if dt.tzinfo is None:  # SQLite drops the offset; everything is stored in UTC
-        dt = dt.replace(tzinfo=UTC)
-    return dt.isoformat()
 
 
 class CallStore:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from alembic import command
 from alembic.config import Config
@@ -10,6 +12,18 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def iso(dt: datetime | None, tz: tzinfo | str | None = None) -> str | None:
+    """A stored timestamp as ISO 8601 with its offset (in `tz` when given). SQLite drops
+    the offset; everything is stored in UTC, so a naive value is UTC."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    if tz is not None:
+        dt = dt.astimezone(ZoneInfo(tz) if isinstance(tz, str) else tz)
+    return dt.isoformat()
 
 
 def make_engine(url: str) -> Engine:

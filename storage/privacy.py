@@ -20,6 +20,7 @@ from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.calls import call_summary, segment_json, turn_json
+from storage.db import iso as _iso
 from storage.db import session_factory
 from storage.models import (
     AuditEntry,
@@ -34,6 +35,7 @@ from storage.models import (
     TranscriptSegment,
     Turn,
 )
+from storage.outcomes import booking_json
 from storage.recordings import RecordingError, RecordingInfo, RecordingStore
 
 DELETED_NUMBER = "deleted"  # what a deleted caller's calls keep as from_number
@@ -71,14 +73,6 @@ def phone_ref(key: bytes, business_id: int, phone: str) -> str:
     answers "was +1555... deleted?" without the log ever holding the number."""
     message = f"audit-phone\0{business_id}\0{phone.strip()}".encode()
     return "phone-hmac:" + hmac.new(key, message, hashlib.sha256).hexdigest()[:40]
-
-
-def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    if dt.tzinfo is None:  # SQLite drops the offset; everything is stored in UTC
-        dt = dt.replace(tzinfo=UTC)
-    return dt.isoformat()
 
 
 def _phone(phone: str) -> str:
@@ -246,14 +240,7 @@ def _export(
             "bookings": [
                 {
                     "call_sid": sid_of.get(b.call_id) if b.call_id else None,
-                    "scheduled_for": _iso(b.scheduled_for),
-                    "duration_minutes": b.duration_minutes,
-                    "service": b.service,
-                    "name": b.name,
-                    "phone": b.phone,
-                    "address": b.address,
-                    "problem": b.problem,
-                    "status": b.status,
+                    **booking_json(b),
                     "created_at": _iso(b.created_at),
                 }
                 for b in bookings

@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from storage.consent import ConsentStore
 from storage.db import session_factory
-from storage.models import Booking, Call, ConsentRecord, Handoff, Message
+from storage.models import Booking, Call, Handoff, Message
 from storage.profiles import Dispatcher
 
 
@@ -20,6 +21,7 @@ class ReceptionStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._sessions = session_factory(engine)
+        self._consent = ConsentStore(engine)
 
     def _call_id(self, s, call_sid: str) -> int | None:  # type: ignore[no-untyped-def]
         return s.scalar(select(Call.id).where(Call.call_sid == call_sid))
@@ -102,19 +104,7 @@ class ReceptionStore:
     def record_consent(
         self, business_id: int, phone: str, opt_in: bool, wording: str, call_sid: str
     ) -> None:
-        with self._sessions.begin() as s:
-            s.add(
-                ConsentRecord(
-                    business_id=business_id,
-                    phone=phone,
-                    channel="sms",
-                    opt_in=opt_in,
-                    source="call",
-                    wording=wording,
-                    call_sid=call_sid,
-                    recorded_at=_now(),
-                )
-            )
+        self._consent.record(business_id, phone, opt_in, "call", wording, call_sid)
 
     def handoff_for_call(self, call_sid: str) -> Handoff | None:
         """The pending handoff that /twilio/stream-ended turns into <Dial>."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from storage.db import iso as _iso
 from storage.db import session_factory
 from storage.models import Business, User
 
@@ -42,10 +43,6 @@ class UserInfo:
     def can(self, role: str) -> bool:
         """At least `role`: an owner can do what an admin can, an admin what a dispatcher can."""
         return RANK[self.role] >= RANK[role]
-
-
-def _iso(dt: datetime) -> str:
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
 
 
 class UserStore:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, select
 
+from storage.db import iso as _iso
 from storage.db import session_factory
 from storage.models import Business, WebhookDelivery, WebhookEndpoint
 
@@ -22,12 +23,6 @@ class Endpoint:
     url: str
     secret: str
     events: tuple[str, ...]  # empty: every event
-
-
-def _iso(dt: datetime) -> str:
-    if dt.tzinfo is None:  # SQLite drops the offset; everything is stored in UTC
-        dt = dt.replace(tzinfo=UTC)
-    return dt.isoformat()
 
 
 class WebhookStore:

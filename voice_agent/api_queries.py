@@ -15,8 +15,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from storage.calls import CallStore, call_summary
+from storage.db import iso as _iso
 from storage.db import session_factory
 from storage.models import Booking, Business, Call, Handoff, Message
+from storage.outcomes import booking_json
 
 When = date | datetime  # a bare date, or a date and time; naive ones are business-local
 
@@ -58,14 +60,6 @@ def window(tz: ZoneInfo, start: When | None, end: When | None) -> Window:
         hi = local(end + timedelta(days=1))
     # SQLite keeps no offset: every stored time is UTC, so every bound must be too.
     return Window(lo and lo.astimezone(UTC), hi and hi.astimezone(UTC))
-
-
-def _iso(dt: datetime | None, tz: ZoneInfo | None = None) -> str | None:
-    if dt is None:
-        return None
-    if dt.tzinfo is None:  # SQLite drops the offset; everything is stored in UTC
-        dt = dt.replace(tzinfo=UTC)
-    return (dt.astimezone(tz) if tz else dt).isoformat()
 
 
 def _page(total: int, items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
@@ -159,14 +153,7 @@ class TenantQueries:
                 {
                     "id": b.id,
                     "call_sid": sid,
-                    "scheduled_for": _iso(b.scheduled_for, tz),
-                    "duration_minutes": b.duration_minutes,
-                    "service": b.service,
-                    "name": b.name,
-                    "phone": b.phone,
-                    "address": b.address,
-                    "problem": b.problem,
-                    "status": b.status,
+                    **booking_json(b, tz),
                     "created_at": _iso(b.created_at),
                 }
                 for b, sid in rows
