@@ -4,22 +4,17 @@ thread with its lifespan, without the speech models; and a way to put calls in i
 from __future__ import annotations
 
 import argparse
-import contextlib
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine, update
 
 from storage.calls import CallStore, FinishedCall, SegmentRecord, TurnRecord
 from storage.models import Call
 from storage.recordings import RecordingStore
-from tests.servers import free_port
+from tests.conftest import ServerThread
 from voice_agent import cli_users
 from voice_agent.app import create_app
 from voice_agent.session import Engines
@@ -41,36 +36,11 @@ def api_app(settings: Settings) -> FastAPI:
     return create_app(settings, loader=no_models)
 
 
-class LiveServer:
+class LiveServer(ServerThread):
     """uvicorn in a thread on a free port, lifespan on, as `voice-agent serve` runs it."""
 
     def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self.url = f"http://127.0.0.1:{free_port()}"
-        port = int(self.url.rsplit(":", 1)[1])
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with contextlib.suppress(SystemExit):
-            self.server.run()
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if not self.thread.is_alive():
-                raise RuntimeError("server stopped during start-up")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return self.url
-            time.sleep(0.05)
-        raise RuntimeError("server did not become healthy")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        super().__init__(app=app, startup_s=60)
 
 
 @dataclass

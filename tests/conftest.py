@@ -63,12 +63,28 @@ class RunningServer:
 
 
 class ServerThread:
-    """uvicorn in a thread: a real HTTP/WebSocket server the tests talk to over TCP."""
+    """uvicorn in a thread, lifespan on, as `voice-agent serve` runs it: a real HTTP and
+    WebSocket server the tests talk to over TCP. Give it settings (the app is built as
+    `serve` builds it) or an app built another way."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        app: FastAPI | None = None,
+        startup_s: float = 120,
+        graceful_s: float | None = None,  # open event streams are cut after this at exit
+    ) -> None:
         self.port = free_port()
-        self.app = create_app(settings)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = app if app is not None else create_app(settings or Settings())
+        self.startup_s = startup_s
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=graceful_s,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -78,16 +94,13 @@ class ServerThread:
 
     def __enter__(self) -> str:
         self.thread.start()
-        url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + self.startup_s
         while time.monotonic() < deadline:
             if not self.thread.is_alive():
                 raise RuntimeError("server stopped during start-up")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    return url
-            except httpx.TransportError:
-                pass
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self.url
             time.sleep(0.1)
         raise RuntimeError("server did not become healthy")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -17,11 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from storage.live import EventBus, LiveState
-from tests.servers import free_port
+from tests.conftest import ServerThread
 from voice_agent import api, console, console_api, events_api
 from voice_agent.app import EngineLoader, create_app, load_engines
 from voice_agent.settings import Settings
@@ -84,44 +82,12 @@ def tracking_bus(app: FastAPI) -> TrackingBus:
     return bus
 
 
-class ConsoleServer:
-    """uvicorn in a thread, lifespan on, as `voice-agent serve` runs it; open event streams
-    are given 2 s at shutdown (see events_api on timeout_graceful_shutdown)."""
+class ConsoleServer(ServerThread):
+    """The server with the console; open event streams are given 2 s at shutdown (see
+    events_api on timeout_graceful_shutdown)."""
 
     def __init__(self, app: FastAPI, startup_s: float = 180) -> None:
-        self.app = app
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.startup_s = startup_s
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with contextlib.suppress(SystemExit):
-            self.server.run()
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + self.startup_s
-        while time.monotonic() < deadline:
-            if not self.thread.is_alive():
-                raise RuntimeError("server stopped during start-up")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return self.url
-            time.sleep(0.1)
-        raise RuntimeError("server did not become healthy")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        super().__init__(app=app, startup_s=startup_s, graceful_s=2)
 
 
 @dataclass

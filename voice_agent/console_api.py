@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from storage.db import iso as _iso
 from storage.db import session_factory
 from storage.models import AuditEntry, Business, Call, Handoff, User
 from voice_agent.api_common import missing
@@ -44,12 +45,6 @@ router = APIRouter(
 
 CLAIM = "claim_handoff"
 CLAIM_LOCK_CLASS = 0x636C6169  # "clai": pg_advisory_xact_lock(class, handoff id)
-
-
-def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
 
 
 @dataclass(frozen=True)
