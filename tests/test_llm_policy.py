@@ -98,8 +98,10 @@ def tools(engine: Engine) -> ReceptionTools:
 @pytest.fixture
 async def policy(fake: FakeOpenAI, tools: ReceptionTools) -> AsyncIterator[LLMPolicy]:
     client = fake.client()
+    # Generous timeouts: a busy test machine must not turn a scripted reply into a fallback.
+    # The stall tests shorten them on purpose.
     yield LLMPolicy(tools.profile, tools, client, "gpt-test", FakeFallback(tools),
-                    first_token_timeout_s=0.3, turn_timeout_s=2.0)  # fmt: skip
+                    first_token_timeout_s=10.0, turn_timeout_s=20.0)  # fmt: skip
     await client.close()
 
 
@@ -370,8 +372,10 @@ async def test_http_500_falls_back_and_the_next_turn_uses_the_model(
 
 @pytest.mark.parametrize("before_headers", [False, True])
 async def test_stall_falls_back(fake: FakeOpenAI, policy: LLMPolicy, before_headers: bool) -> None:
+    policy.first_token_timeout_s, policy.turn_timeout_s = 0.3, 2.0
     fake.script(Stall(3.0, before_headers=before_headers), Text("Back."))
     assert await collect(policy.respond("Hello?")) == [Speak(FALLBACK_TEXT)]
+    policy.first_token_timeout_s, policy.turn_timeout_s = 10.0, 20.0
     assert await collect(policy.respond("Still there?")) == [Speak("Back.")]
     assert_well_formed(fake.requests[1]["messages"])
 

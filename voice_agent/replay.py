@@ -152,7 +152,13 @@ class TwilioPeer:
         self.seq += 1
         msg = {"event": event, "sequenceNumber": str(self.seq), "streamSid": self.stream_sid}
         msg.update(body)
-        await self.ws.send(json.dumps(msg))
+        try:
+            await self.ws.send(json.dumps(msg))
+        except websockets.ConnectionClosed:
+            # The agent hung up while the caller was still talking: Twilio stops streaming
+            # too.
+            self.close_code = self.ws.close_code
+            self.closed.set()
 
     async def send_audio(self, mulaw: bytes) -> None:
         self.chunk += 1
