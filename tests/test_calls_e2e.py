@@ -18,7 +18,14 @@ import pytest
 from storage.db import make_engine
 from tests.conftest import AUDIO, MANIFEST, RunningServer, wait_stored
 from tests.textnorm import normalize, wer
-from voice_agent.replay import connect_stream, load_turn, place_call, ring, wait_for_answer
+from voice_agent.replay import (
+    connect_stream,
+    load_turn,
+    place_call,
+    place_stream_call,
+    ring,
+    wait_for_answer,
+)
 from voice_agent.twilio_auth import SignatureChecker
 
 CALLS = {c["name"]: c["turns"] for c in MANIFEST["calls"]}
@@ -92,6 +99,20 @@ async def test_goodbye_ends_the_call_from_the_agent_side(server: RunningServer) 
     assert result.closed_by_agent and len(result.turns) == 1
     call = await wait_stored(server, result.call_sid)
     assert call["transcript"][-1]["text"].endswith("Goodbye!")
+
+
+async def test_replayed_stream_that_talks_past_the_goodbye_ends_with_the_agent(
+    server: RunningServer,
+) -> None:
+    # A recorded caller channel often goes on after the agent's goodbye (the caller talks
+    # over the hang-up). The replay stops where Twilio would: when the agent closes.
+    silence = bytes([0xFF]) * 8000 * 8
+    caller = load_turn(AUDIO / "goodbye.wav") + silence + load_turn(AUDIO / "human-jfk.wav")
+    result = await place_stream_call(server.url, server.auth_token, caller, fast=True)
+    assert result.closed_by_agent and result.greeted
+    call = await wait_stored(server, result.call_sid)
+    assert call["transcript"][-1]["text"].endswith("Goodbye!")
+    assert "country" not in " ".join(line["text"] for line in call["transcript"]).lower()
 
 
 def test_calls_cli_prints_the_stored_call(server: RunningServer) -> None:
