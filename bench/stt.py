@@ -4,7 +4,9 @@ setting, and how a burst of turns from several calls is served by each worker la
     python bench/stt.py                      # beam 1 and 5, 1 and 2 threads, layouts
     python bench/stt.py --burst 6            # six calls ending a turn at the same moment
 
-Audio: every fixture turn with a reference text, as the server hears it (8 kHz mu-law).
+Audio: every fixture turn with a reference text, as the server hears it (8 kHz mu-law) and
+cut as the session cuts it: the audio of the caller's last pause, which is what is
+transcribed while the hangover runs and, when the caller does not go on, answered.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from media import g711  # noqa: E402
-from media.resample import phone_to_whisper  # noqa: E402
+from media.resample import PHONE_RATE, phone_to_whisper  # noqa: E402
+from media.vad import FRAME_SAMPLES, Endpointer, SpeechPaused, VoiceDetector  # noqa: E402
 from tests.textnorm import wer  # noqa: E402
 from transcripts.engine import WhisperTranscriber  # noqa: E402
 from transcripts.scheduler import TranscriptionScheduler  # noqa: E402
@@ -38,12 +41,25 @@ def turns() -> list[tuple[str, np.ndarray, str]]:
     out = []
     for name, info in sorted(manifest["turns"].items()):
         pcm = g711.decode(load_turn(AUDIO / name))
-        out.append((name, pcm, info["text"]))
+        out.append((name, as_paused(pcm), info["text"]))
     return out
 
 
-def single(audio: list[tuple[str, np.ndarray, str]], threads: int, beam: int) -> None:
-    engine = WhisperTranscriber(cpu_threads=threads, beam_size=beam)
+def as_paused(pcm: np.ndarray) -> np.ndarray:
+    """The audio of the last SpeechPaused, as the session hands it to the transcriber."""
+    vad, endpointer = VoiceDetector(), Endpointer()
+    pcm = np.concatenate([pcm, np.zeros(PHONE_RATE, np.int16)])  # line silence after
+    last = pcm
+    for i in range(len(pcm) // FRAME_SAMPLES):
+        frame = pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
+        event = endpointer.push(frame, vad.is_speech(frame))
+        if isinstance(event, SpeechPaused):
+            last = event.audio
+    return last
+
+
+def single(audio: list[tuple[str, np.ndarray, str]], threads: int, beam: int, fit: bool) -> None:
+    engine = WhisperTranscriber(cpu_threads=threads, beam_size=beam, fit_window=fit)
     engine.transcribe(phone_to_whisper(audio[0][1]))  # warm-up
     times, errors = [], []
     for _name, pcm, ref in audio:
@@ -52,16 +68,17 @@ def single(audio: list[tuple[str, np.ndarray, str]], threads: int, beam: int) ->
         times.append((time.perf_counter() - started) * 1000)
         errors.append(wer(ref, text))
     print(
-        f"threads {threads} beam {beam}: per turn p50 {np.percentile(times, 50):5.0f} ms, "
-        f"p95 {np.percentile(times, 95):5.0f} ms, mean WER {np.mean(errors) * 100:4.1f}%",
+        f"{'fitted window, greedy' if fit else f'30 s window, beam {beam}':<22} "
+        f"threads {threads}: per turn p50 {np.percentile(times, 50):5.0f} ms, "
+        f"p95 {np.percentile(times, 95):5.0f} ms, mean WER {np.mean(errors) * 100:4.1f}%"
+        f"{f', redone in 30 s: {engine.fallbacks}' if fit else ''}",
         flush=True,
     )
 
 
-async def burst(audio: list[np.ndarray], workers: int, threads: int, beam: int) -> None:
-    scheduler = TranscriptionScheduler(
-        WhisperTranscriber(cpu_threads=threads, beam_size=beam, workers=workers), workers=workers
-    )
+async def burst(audio: list[np.ndarray], workers: int, threads: int, fit: bool) -> None:
+    engine = WhisperTranscriber(cpu_threads=threads, beam_size=5, workers=workers, fit_window=fit)
+    scheduler = TranscriptionScheduler(engine, workers=workers)
     await scheduler.transcribe(audio[0])  # warm-up, one per worker is enough here
     started = time.perf_counter()
     results = await asyncio.gather(*(scheduler.transcribe(pcm) for pcm in audio))
@@ -69,7 +86,8 @@ async def burst(audio: list[np.ndarray], workers: int, threads: int, beam: int) 
     waits = [ms for _text, ms in results]
     scheduler.close()
     print(
-        f"{workers} worker(s) x {threads} thread(s), beam {beam}, {len(audio)} turns at once: "
+        f"{workers} worker(s) x {threads} thread(s), {'fitted' if fit else '30 s, beam 5'}, "
+        f"{len(audio)} turns at once: "
         f"answered p50 {np.percentile(waits, 50):5.0f} ms, max {max(waits):5.0f} ms, "
         f"all done {total:5.0f} ms",
         flush=True,
@@ -88,13 +106,14 @@ def main() -> None:
         f"{len(audio)} fixture turns, {sum(len(p) for _n, p, _t in audio) / 8000:.1f} s of speech"
     )
     for threads in (1, 2):
+        single(audio, threads, 1, fit=True)
         for beam in (1, 5):
-            single(audio, threads, beam)
+            single(audio, threads, beam, fit=False)
     # Typical caller turns (1-4 s), several calls ending a turn together.
     short = [p for _n, p, _t in audio if 1.0 <= len(p) / 8000 <= 4.0][: args.burst]
     for workers, threads in ((1, 2), (2, 1)):
-        for beam in (1, 5):
-            asyncio.run(burst(short, workers, threads, beam))
+        for fit in (True, False):
+            asyncio.run(burst(short, workers, threads, fit))
 
 
 if __name__ == "__main__":

@@ -60,9 +60,11 @@ def load_engines(settings: Settings) -> Engines:
         settings.whisper_model,
         cpu_threads=settings.whisper_threads,
         beam_size=settings.whisper_beam_size,
+        fit_window=settings.whisper_fit_window,
+        workers=settings.whisper_workers,
     )
     return Engines(
-        transcriber=TranscriptionScheduler(stt),
+        transcriber=TranscriptionScheduler(stt, workers=settings.whisper_workers),
         synthesizer=PiperSynthesizer(settings.piper_voice),
     )
 

@@ -1,0 +1,90 @@
+"""Whisper with a window fitted to the caller's turn: as accurate as the 30 s window on the
+fixture turns, never a repetition loop, and long turns still go through the 30 s window."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bench.stt import as_paused
+from media import g711
+from media.resample import phone_to_whisper
+from tests.conftest import AUDIO
+from tests.textnorm import wer
+from transcripts.engine import WhisperTranscriber, _looks_looped
+from voice_agent.replay import load_turn
+
+MANIFEST = json.loads((AUDIO / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def engine() -> WhisperTranscriber:
+    return WhisperTranscriber(cpu_threads=1, beam_size=5)
+
+
+def caller_turn(name: str) -> np.ndarray:
+    return g711.decode(load_turn(AUDIO / name))
+
+
+def test_fitted_window_hears_the_fixture_turns(engine: WhisperTranscriber) -> None:
+    errors = {}
+    before = engine.fitted_turns
+    for name, info in MANIFEST["turns"].items():
+        text = engine.transcribe(phone_to_whisper(as_paused(caller_turn(name))))
+        errors[name] = wer(info["text"], text)
+    assert engine.fitted_turns - before >= len(errors) - 1, "the short window was not used"
+    assert np.mean(list(errors.values())) <= 0.06, errors
+    assert max(errors.values()) <= 0.4, errors
+
+
+def test_numbers_and_names_come_out_right(engine: WhisperTranscriber) -> None:
+    text = engine.transcribe(phone_to_whisper(as_paused(caller_turn("address-birch.wav"))))
+    assert "1180 Birch Avenue" in text
+    text = engine.transcribe(phone_to_whisper(as_paused(caller_turn("name-maria.wav"))))
+    assert "Maria Lopez" in text
+
+
+def test_line_silence_and_hiss_are_not_words(engine: WhisperTranscriber) -> None:
+    rng = np.random.default_rng(3)
+    assert engine.transcribe(np.zeros(16_000, np.float32)) == ""
+    hiss = (rng.standard_normal(24_000) * 0.002).astype(np.float32)
+    assert len(engine.transcribe(hiss).split()) <= 1
+
+
+def test_a_long_turn_goes_through_the_30_s_window(engine: WhisperTranscriber) -> None:
+    names = ["sink-clogged.wav", "human-jfk.wav", "billing-question.wav", "human-goforward.wav"]
+    gap = np.zeros(8000, np.int16)
+    pcm = np.concatenate([x for n in names for x in (caller_turn(n), gap)])
+    pcm = np.concatenate([pcm] * max(1, int(np.ceil(21 * 8000 / len(pcm)))))
+    assert len(pcm) / 8000 > engine.fit_max_s
+    before = engine.full_turns
+    text = engine.transcribe(phone_to_whisper(pcm)).lower()
+    assert engine.full_turns == before + 1
+    assert "sink" in text and "country" in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Can I talk to a real person, please? Can I talk to",
+        "My name is Maria Lopez. My name is Maria Lopez.",
+        "go forward 10 meters, " * 8,
+    ],
+)
+def test_repetition_loops_are_recognised(text: str) -> None:
+    assert _looks_looped(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "No. No, that's not right.",
+        "Ask not what your country can do for you. Ask what you can do for your country.",
+        "Yes. Yes. Thank you.",
+        "The address is 1180 Birch Avenue.",
+    ],
+)
+def test_ordinary_speech_is_not_a_loop(text: str) -> None:
+    assert not _looks_looped(text)
