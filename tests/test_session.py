@@ -159,3 +159,84 @@ async def test_end_call_waits_until_the_goodbye_was_heard() -> None:
     assert record.segments[-1] == SegmentRecord(
         "agent", "Bye.", record.segments[-1].start_ms, record.segments[-1].end_ms
     )
+
+
+# -- barge-in: a real interruption, the caller listening, or the agent's own echo ---------
+
+
+class Scripted:
+    """Hears whatever the test says the caller said."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        return self.text
+
+
+class Explainer(Echo):
+    async def greet(self):  # type: ignore[no-untyped-def]
+        yield Speak("Hello. We fix pipes. We fix furnaces. How can I help?")
+
+
+async def cut_in(heard: str, marks_back: int) -> tuple[CallSession, list[dict], Echo]:
+    """The greeting is sent; `marks_back` of its sentences have played when the caller talks
+    over it, and the transcriber then hears `heard`."""
+    sent: list[dict] = []
+
+    async def send(message: str) -> None:
+        sent.append(json.loads(message))
+
+    async def hang_up() -> None:
+        sent.append({"event": "hung_up"})
+
+    policy = Explainer()
+    engines = Engines(TranscriptionScheduler(Scripted(heard)), Tone())
+    session = CallSession(call_sid="CA2", stream_sid="MZ2", policy=policy, engines=engines,
+                          send=send, hang_up=hang_up)  # fmt: skip
+    await session.start()
+    await settle(sent, lambda s: answers_sent(s) == 1)
+    for i in range(marks_back):
+        session.on_mark(f"u1.s{i}")
+    feeder = Feeder(session)
+    await feeder.feed(speech("name-maria.wav"))
+    assert any(m["event"] == "clear" for m in sent), "the agent did not stop at once"
+    await feeder.silence(700)
+    await settle(sent, lambda s: answers_sent(s) == 2)
+    echo_marks(session, sent)
+    return session, sent, policy
+
+
+def agent_lines(record) -> list[str]:  # type: ignore[no-untyped-def]
+    return [s.text for s in record.segments if s.speaker == "agent"]
+
+
+async def test_uh_huh_over_the_agent_lets_it_carry_on() -> None:
+    session, _sent, policy = await cut_in("Uh-huh.", marks_back=1)
+    record = await session.finish(0)
+    assert policy.said == [], "a backchannel is not a question to answer"
+    greeting = record.segments[0]
+    assert greeting.interrupted and greeting.heard_text == "Hello."
+    assert [s.text for s in record.segments if s.speaker == "caller"] == ["Uh-huh."]
+    assert agent_lines(record)[1] == "We fix pipes. We fix furnaces. How can I help?"
+
+
+async def test_the_agents_own_echo_is_not_the_caller() -> None:
+    session, _sent, policy = await cut_in("We fix pipes, we fix furnaces.", marks_back=1)
+    record = await session.finish(0)
+    assert policy.said == []
+    assert not [s for s in record.segments if s.speaker == "caller"]
+    assert agent_lines(record)[1] == "We fix pipes. We fix furnaces. How can I help?"
+
+
+async def test_a_real_interruption_is_answered() -> None:
+    session, _sent, policy = await cut_in("My sink is clogged.", marks_back=1)
+    record = await session.finish(0)
+    assert policy.said == ["My sink is clogged."]
+    assert agent_lines(record)[1] == "You said My sink is clogged.."
+
+
+async def test_yes_over_the_question_answers_it() -> None:
+    session, _sent, policy = await cut_in("Yes.", marks_back=3)
+    await session.finish(0)
+    assert policy.said == ["Yes."], "'yes' over a question is its answer"

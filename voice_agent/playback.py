@@ -86,6 +86,11 @@ class Playback:
         self._update_idle()
         return True
 
+    def unheard(self) -> list[str]:
+        """Sentences sent and not yet played, in the order they were sent."""
+        entries = [(u.id, i, u.sentences[i]) for u, i in self._pending.values() if i is not None]
+        return [text for _id, _i, text in sorted(entries)]
+
     def interrupt(self) -> None:
         """The caller talked over the agent: whatever is still queued is never heard."""
         for utt, _ in self._pending.values():

@@ -40,9 +40,10 @@ from media.vad import (
     SpeechStarted,
     VoiceDetector,
 )
-from routing.acts import ReplyPart, Transfer
+from routing.acts import ReplyPart, Speak, Transfer
 from routing.policy import Policy
 from storage.calls import FinishedCall, SegmentRecord, TurnRecord
+from transcripts.backchannel import is_backchannel, is_echo
 from transcripts.completeness import looks_complete
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent import twilio_protocol as wire
@@ -73,6 +74,15 @@ class Engines:
 
 
 Listener = Callable[[str, dict], None]  # live events: ("transcript", {...}) and the like
+
+
+@dataclass(frozen=True)
+class CutOff:
+    """What a barge-in stopped: the sentences not yet heard, and the whole answer (what an
+    echo of the agent's own voice would say)."""
+
+    unheard: list[str]
+    agent_text: str
 
 
 class CallSession:
@@ -113,6 +123,7 @@ class CallSession:
         self._speculation: tuple[int, asyncio.Future[tuple[str, float]]] | None = None
         self._last_voiced_wall = 0.0
         self._barged_in = False
+        self._cut_off: CutOff | None = None
         self._quiet_ms = 0
         self._silence_prompts = 0
         self._closing = False
@@ -197,6 +208,7 @@ class CallSession:
 
     def _on_speech_ended(self, event: SpeechEnded) -> None:
         barged, self._barged_in = self._barged_in, False
+        cut_off, self._cut_off = (self._cut_off if barged else None), None
         speculation, self._speculation = self._speculation, None
         if self._closing or (self.playback.speaking and not barged):
             if speculation:
@@ -211,13 +223,17 @@ class CallSession:
         self._uncommitted = event
         self._answer_speaking = False
         turn = TurnRecord(index=len(self.turns) + 1)
-        self._answer_task = self._spawn(self._answer(event, self._last_voiced_wall, turn, early))
+        self._answer_task = self._spawn(
+            self._answer(event, self._last_voiced_wall, turn, early, cut_off)
+        )
 
     def _barge_in(self) -> None:
         if self._closing:
             return  # the goodbye or the transfer line is said in full
         self._barged_in = True
         log.info("call %s: barge-in", self.call_sid)
+        last = self.playback.utterances[-1].sentences if self.playback.utterances else []
+        self._cut_off = CutOff(self.playback.unheard(), " ".join(last))
         for task in list(self._tasks):
             if getattr(task, "speaks", False) or task is self._answer_task:
                 task.cancel()
@@ -247,6 +263,7 @@ class CallSession:
         speech_end: float,
         turn: TurnRecord,
         early: asyncio.Future[tuple[str, float]] | None = None,
+        cut_off: CutOff | None = None,
     ) -> None:
         endpointed = time.perf_counter()
         turn.endpoint_ms = _ms(speech_end, endpointed)
@@ -259,6 +276,8 @@ class CallSession:
         if not text:
             self._uncommitted = None
             return  # noise that looked like speech; keep listening
+        if cut_off is not None and await self._carry_on(cut_off, text, speech):
+            return
         asked = time.perf_counter()
 
         def commit() -> None:
@@ -280,6 +299,26 @@ class CallSession:
             turn.latency_ms = _ms(speech_end, t.first_frame)
         elif not self._answer_speaking:
             commit()  # the policy chose silence (or failed): the words still count
+
+    async def _carry_on(self, cut_off: CutOff, text: str, speech: SpeechEnded) -> bool:
+        """After a barge-in that was the agent's own echo, or the caller just listening
+        ("uh-huh" while no question was left unsaid): say the rest instead of answering."""
+        echo = is_echo(text, cut_off.agent_text)
+        # "Yes" said over a question still playing is its answer, not listening.
+        cut = cut_off.unheard[0] if cut_off.unheard else ""
+        listening = bool(cut) and not cut.rstrip().endswith("?") and is_backchannel(text)
+        if not echo and not listening:
+            return False
+        self._uncommitted = None
+        if not echo:  # the caller's words are on the record; an echo is not the caller
+            self.caller_segments.append(
+                SegmentRecord("caller", text, speech.start_ms, speech.end_ms)
+            )
+            self._listener("transcript", {"speaker": "caller", "text": text})
+        log.info("call %s: %s, carrying on", self.call_sid, "echo" if echo else "backchannel")
+        if cut_off.unheard:
+            await self._reply(_said(" ".join(cut_off.unheard)), None)
+        return True
 
     async def _reply(
         self, parts: AsyncIterator[ReplyPart], before_first_audio: Callable[[], None] | None
@@ -363,6 +402,10 @@ def _joined(first: SpeechEnded | None, then: SpeechEnded | None) -> SpeechEnded 
     if first is None or then is None:
         return then or first
     return SpeechEnded(first.start_ms, then.end_ms, np.concatenate([first.audio, then.audio]))
+
+
+async def _said(text: str) -> AsyncIterator[ReplyPart]:
+    yield Speak(text)
 
 
 def _ms(start: float, end: float) -> float:

@@ -1,0 +1,62 @@
+"""Was the caller's speech over the agent a real interruption? "Uh-huh" and "okay" are the
+caller listening, and the agent's own voice coming back down the line is not the caller
+at all. Both are only known once transcribed, so the agent stops at once (a caller who
+does mean to interrupt must not be talked over) and picks up where it was cut off when
+the words turn out to be one of these."""
+
+from __future__ import annotations
+
+import re
+
+_BACKCHANNEL_WORDS = {
+    "uh",
+    "huh",
+    "uhhuh",
+    "uh-huh",
+    "mm",
+    "mhm",
+    "mm-hmm",
+    "hmm",
+    "hm",
+    "okay",
+    "ok",
+    "yeah",
+    "yep",
+    "yes",
+    "right",
+    "sure",
+    "alright",
+    "all",
+    "got",
+    "it",
+    "i",
+    "see",
+    "good",
+}
+
+
+def _words(text: str) -> list[str]:
+    return re.sub(r"[^a-z' -]", " ", text.lower()).replace(" - ", " ").split()
+
+
+def is_backchannel(text: str) -> bool:
+    """At most three words, all of them listening noises: "Uh-huh.", "Okay, got it."."""
+    words = _words(text)
+    return 0 < len(words) <= 3 and all(w.strip("-") in _BACKCHANNEL_WORDS for w in words)
+
+
+def is_echo(text: str, agent_text: str) -> bool:
+    """Most of what was heard is a run of the agent's own words, in order."""
+    heard, said = _words(text), _words(agent_text)
+    if len(heard) < 3 or not said:
+        return False
+    # Longest common run of words (echo is the agent's speech, so it comes in order).
+    best, previous = 0, [0] * (len(said) + 1)
+    for h in heard:
+        current = [0] * (len(said) + 1)
+        for j, s in enumerate(said, start=1):
+            if h == s:
+                current[j] = previous[j - 1] + 1
+                best = max(best, current[j])
+        previous = current
+    return best >= 0.7 * len(heard)
