@@ -144,6 +144,7 @@ class TwilioPeer:
         self.agent_frames: list[bytes] = []
         self.received: list[dict] = []
         self.cleared = asyncio.Event()
+        self.cleared_at: float | None = None  # perf_counter() of the first `clear`
         self.agent_done = asyncio.Event()  # an answer's last (".end") mark came back
         self.closed = asyncio.Event()
         self.close_code: int | None = None
@@ -201,6 +202,7 @@ class TwilioPeer:
                     # Twilio drops the queued audio and returns the marks still pending.
                     self.play_until = now
                     self.pending_marks = [(now, name) for _, name in self.pending_marks]
+                    self.cleared_at = self.cleared_at or now
                     self.cleared.set()
                 if self.fast:
                     await self.echo_due_marks()
