@@ -72,6 +72,7 @@ async def run(url: str, settings: Settings, names: list[str], fast: bool) -> Non
     calls = {c["name"]: c["turns"] for c in manifest["calls"]}
     client: list[float] = []
     unanswered = 0
+    early = 0  # the agent started before the end of the caller's (whole) fixture turn
     sids = []
     for name in names:
         result = await place_call(
@@ -81,6 +82,8 @@ async def run(url: str, settings: Settings, names: list[str], fast: bool) -> Non
         for turn in result.turns:
             if turn.latency_ms is None:
                 unanswered += 1
+            elif turn.latency_ms < 0:
+                early += 1  # a long pause inside the turn was taken as its end
             else:
                 client.append(turn.latency_ms)
         print(f"  {name}: {[round(t.latency_ms or -1) for t in result.turns]} ms", flush=True)
@@ -91,7 +94,10 @@ async def run(url: str, settings: Settings, names: list[str], fast: bool) -> Non
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print(f"calls: {len(names)}, caller turns answered: {len(client)}, unanswered: {unanswered}")
+    print(
+        f"calls: {len(names)}, caller turns answered: {len(client)}, unanswered: {unanswered}, "
+        f"answered inside a pause of the caller's turn (not in the percentiles): {early}"
+    )
     print(f"{'stage':<16}{'p50 ms':>8}{'p95 ms':>8}{'n':>5}")
     print(f"{'client v2v':<16}{pct(client, 50)} {pct(client, 95)}{len(client):>5}")
     for stage in STAGES:

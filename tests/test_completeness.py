@@ -1,6 +1,6 @@
 import pytest
 
-from transcripts.completeness import looks_complete
+from transcripts.completeness import hangover_for, looks_complete
 
 
 @pytest.mark.parametrize(
@@ -20,3 +20,21 @@ from transcripts.completeness import looks_complete
 )
 def test_looks_complete(text: str, complete: bool) -> None:
     assert looks_complete(text) is complete
+
+
+@pytest.mark.parametrize(
+    ("text", "hangover"),
+    [
+        ("My name is Maria Lopez.", "short"),
+        ("Yes.", "usual"),  # often "Yes, that's correct."
+        ("Hi.", "usual"),
+        ("That's all.", "usual"),
+        ("The address is 1180", "long"),
+        ("The address is 1180 Birch Avenue.", "usual"),
+        ("My number is 555.", "long"),
+        ("I'm at 422 Oak Street and", "long"),
+        ("I'm at", "long"),
+    ],
+)
+def test_hangover_for(text: str, hangover: str) -> None:
+    assert hangover_for(text) == hangover

@@ -1,7 +1,13 @@
 """Does a transcript read as a finished turn? Decides how long to wait before answering:
-a complete sentence gets a short hangover, a half-said number or address a long one."""
+a complete sentence gets a short hangover, a half-said number or address a long one, and
+a one- or two-word sentence ("Yes." "Hi." "Okay.") the usual one: it is as often the start
+of a longer answer ("Yes, that's correct.") as the whole of it."""
 
 from __future__ import annotations
+
+from typing import Literal
+
+Hangover = Literal["short", "usual", "long"]
 
 _OPEN_ENDINGS = {
     "and",
@@ -28,9 +34,6 @@ _OPEN_ENDINGS = {
     "around",
     "it's",
     "i'm",
-    "number",
-    "street",
-    "avenue",
 }
 _NUMBER_WORDS = {
     "zero",
@@ -59,11 +62,31 @@ _NUMBER_WORDS = {
 }
 
 
-def looks_complete(text: str) -> bool:
+# A sentence ending in one of these may go on ("...Oak Street, apartment four").
+_MAY_CONTINUE = {"number", "street", "avenue", "road", "drive", "lane", "court", "boulevard"}
+
+
+def _last_word(text: str) -> str:
     words = text.strip().lower().rstrip(".!?,").split()
-    if not words:
-        return False
-    last = words[-1].strip(",.")
-    if last in _OPEN_ENDINGS or last in _NUMBER_WORDS or last.isdigit():
+    return words[-1].strip(",.") if words else ""
+
+
+def looks_complete(text: str) -> bool:
+    last = _last_word(text)
+    if not last or last in _OPEN_ENDINGS or last in _NUMBER_WORDS or last.isdigit():
         return False  # "...eleven eighty", "I'm at", "my number is five five five"
-    return text.rstrip()[-1:] in ".!?"
+    return text.rstrip()[-1:] in ".!?" and last not in _MAY_CONTINUE
+
+
+def hangover_for(text: str) -> Hangover:
+    """Mid-sentence ("I'm at", no closing punctuation) and mid-number ("555.": people pause
+    between the groups of a phone number) wait long. A street that Whisper heard as the end
+    of a sentence ("...1180 Birch Avenue.") may still go on, so it gets the usual wait."""
+    last = _last_word(text)
+    if not last or last in _OPEN_ENDINGS or text.rstrip()[-1:] not in ".!?":
+        return "long"
+    if last in _NUMBER_WORDS or last.isdigit():
+        return "long"
+    if not looks_complete(text):
+        return "usual"
+    return "short" if len(text.split()) >= 3 else "usual"

@@ -44,7 +44,7 @@ from routing.acts import ReplyPart, Speak, Transfer
 from routing.policy import Policy
 from storage.calls import FinishedCall, SegmentRecord, TurnRecord
 from transcripts.backchannel import is_backchannel, is_echo
-from transcripts.completeness import looks_complete
+from transcripts.completeness import hangover_for
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent import twilio_protocol as wire
 from voice_agent.playback import Playback
@@ -61,7 +61,9 @@ class SessionConfig:
     endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
     barge_in_ms: int = 200  # voiced audio over the agent before we stop talking
     silence_prompt_ms: int = 8000  # a quiet line this long after the agent spoke: prompt
-    short_hangover_ms: int = 250  # the pause's words read as a finished sentence
+    # The pause's words read as a finished sentence. Above the 250-350 ms people (and the
+    # fixture voice) pause between clauses: at 250 ms the agent cut callers off mid-answer.
+    short_hangover_ms: int = 350
     long_hangover_ms: int = 900  # ...or as half an address or phone number
 
 
@@ -195,11 +197,13 @@ class CallSession:
             return
         if current[0] != end_ms or not self._endpointer.in_speech:
             return
-        text = task.result()[0]
+        kind = hangover_for(task.result()[0])
         config = self.config
-        self._endpointer.hangover_ms = (
-            config.short_hangover_ms if looks_complete(text) else config.long_hangover_ms
-        )
+        self._endpointer.hangover_ms = {
+            "short": config.short_hangover_ms,
+            "usual": config.endpointer.hangover_ms,
+            "long": config.long_hangover_ms,
+        }[kind]
 
     def _drop_speculation(self) -> None:
         if self._speculation is not None:
