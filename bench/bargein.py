@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import platform
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -59,7 +60,9 @@ async def cut_in(url: str, signer: SignatureChecker, caller: bytes) -> tuple[flo
     """One call: the caller talks over the greeting. Returns (ms from the caller's first
     voiced frame to `clear`, None if none came; the call SID)."""
     async with httpx.AsyncClient(timeout=30) as http:
-        ringing = await ring(http, signer, url, "+15555550190", "+15550100200")
+        # A new caller each time: the per-caller rate limit is not what is measured.
+        caller_id = f"+1555555{secrets.randbelow(10_000):04d}"
+        ringing = await ring(http, signer, url, caller_id, "+15550100200")
     first_voiced = speech_spans(caller)[0].start
     async with connect_stream(ringing, signer) as peer:
         start, sent = time.perf_counter(), 0

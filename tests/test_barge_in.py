@@ -63,3 +63,41 @@ async def test_line_noise_under_the_agent_does_not_interrupt(server: RunningServ
             await peer.send_audio(g711.encode(noise))
             await asyncio.sleep(0.005)
         assert not peer.cleared.is_set()
+
+
+async def test_okay_over_the_greeting_stops_it_and_then_the_agent_carries_on(
+    server: RunningServer,
+) -> None:
+    import numpy as np
+
+    from media import g711
+    from media.tts import PiperSynthesizer
+
+    pad = np.zeros(4000, np.int16)
+    okay = g711.encode(np.concatenate([pad, PiperSynthesizer().synthesize("Okay."), pad]))
+    signer = SignatureChecker(server.auth_token)
+    async with httpx.AsyncClient() as http:
+        ringing = await ring(http, signer, server.url, "+15555550152", "+15550100200")
+    async with connect_stream(ringing, signer, fast=True) as peer:
+        peer.echo_marks = False  # the greeting is still playing
+        while not peer.agent_frames:
+            await peer.send_audio(b"\xff" * 160)
+            await asyncio.sleep(0.01)
+        for i in range(0, len(okay) - 159, 160):
+            await peer.send_audio(okay[i : i + 160])
+            await asyncio.sleep(0.002)
+        assert peer.cleared.is_set(), "the agent did not stop when the caller spoke"
+        peer.echo_marks = True
+        for _ in range(1500):  # the rest of the greeting is said again, then played out
+            if any(m["event"] == "mark" and m["mark"]["name"] == "u2.end" for m in peer.received):
+                break
+            await peer.send_audio(b"\xff" * 160)
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the agent never carried on")
+    call = await wait_stored(server, ringing.call_sid)
+    agent = [s for s in call["transcript"] if s["speaker"] == "agent"]
+    assert agent[0]["interrupted"]
+    assert agent[1]["text"].startswith("Thanks for calling"), "it said the greeting again"
+    assert [s["text"] for s in call["transcript"] if s["speaker"] == "caller"] == ["Okay."]
+    assert call["turns"] == [], "'okay' is not a question for the receptionist"

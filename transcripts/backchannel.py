@@ -35,6 +35,10 @@ _BACKCHANNEL_WORDS = {
 }
 
 
+# How Whisper writes listening noises: "Oh." for "uh-huh", "Mm-on." for "mm-hmm".
+_NOISE = re.compile(r"^(u+h*|a+h+|o+h+|h*m+|m+-?[a-z]{0,4}|u+h+-?h?u+h+)$")
+
+
 def _words(text: str) -> list[str]:
     return re.sub(r"[^a-z' -]", " ", text.lower()).replace(" - ", " ").split()
 
@@ -42,7 +46,9 @@ def _words(text: str) -> list[str]:
 def is_backchannel(text: str) -> bool:
     """At most three words, all of them listening noises: "Uh-huh.", "Okay, got it."."""
     words = _words(text)
-    return 0 < len(words) <= 3 and all(w.strip("-") in _BACKCHANNEL_WORDS for w in words)
+    return 0 < len(words) <= 3 and all(
+        w.strip("-") in _BACKCHANNEL_WORDS or _NOISE.match(w) for w in words
+    )
 
 
 def is_echo(text: str, agent_text: str) -> bool:
