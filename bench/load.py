@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
+import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -110,7 +111,10 @@ async def media(url: str, token: str, n: int, seconds: float) -> dict:
                         },
                     }
                 )
-                await peer.ws.send(msg)
+                try:
+                    await peer.ws.send(msg)
+                except websockets.ConnectionClosed:
+                    return  # the agent hung up on the silent line: that stream is done
                 delay = start + (k + 1) * 0.02 - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)

@@ -56,8 +56,11 @@ def test_media_payload_is_decoded() -> None:
         "media": {"track": "inbound", "chunk": "2", "timestamp": "140", "payload": payload},
     }
     msg = wire.parse(json.dumps(raw))
-    assert isinstance(msg, wire.Media)
-    assert (msg.media.chunk, msg.media.timestamp, len(msg.media.payload)) == (2, 140, 160)
+    assert isinstance(msg, wire.MediaFrame)
+    assert (msg.chunk, msg.timestamp, len(msg.payload), msg.sequence_number) == (2, 140, 160, 3)
+    # Integers where Twilio sends strings are numbers too; a missing track is inbound.
+    raw["media"] = {"chunk": 2, "timestamp": 140, "payload": payload}
+    assert wire.parse(json.dumps(raw)) == wire.MediaFrame(2, 140, msg.payload, "inbound", 3, STREAM)
 
 
 @pytest.mark.parametrize(

@@ -168,7 +168,7 @@ async def _receive(ws: WebSocket, session: CallSession, bad: BadInput) -> None:
                 return
             continue
         match msg:
-            case wire.Media(media=m):
+            case wire.MediaFrame() as m:
                 if len(m.payload) != 160:
                     bad.add("payload_size", f"{len(m.payload)} bytes")  # kept all the same
                 session.on_media(m.chunk, m.payload)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -84,6 +85,19 @@ class Media(_Msg):
     media: MediaInfo
 
 
+@dataclass(frozen=True, slots=True)
+class MediaFrame:
+    """A checked `media` message as the service uses it. A plain class, not a model: it is
+    made 50 times a second per call."""
+
+    chunk: int
+    timestamp: int
+    payload: bytes
+    track: str = "inbound"
+    sequence_number: int | None = None
+    stream_sid: str | None = None
+
+
 class MarkInfo(_Msg):
     name: str
 
@@ -124,7 +138,7 @@ _INBOUND: TypeAdapter[Inbound] = TypeAdapter(Inbound)
 _EVENTS = {"connected", "start", "media", "mark", "dtmf", "stop"}
 
 
-def parse(frame: str | bytes) -> Connected | Start | Media | Mark | Dtmf | Stop:
+def parse(frame: str | bytes) -> Connected | Start | MediaFrame | Mark | Dtmf | Stop:
     """One WebSocket frame -> one typed message, or ProtocolError saying why not."""
     if len(frame) > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"{len(frame)} bytes > {MAX_MESSAGE_BYTES}")
@@ -136,12 +150,60 @@ def parse(frame: str | bytes) -> Connected | Start | Media | Mark | Dtmf | Stop:
         raise ProtocolError("invalid", "message is not a JSON object")
     if data.get("event") not in _EVENTS:
         raise ProtocolError("unknown_event", repr(data.get("event"))[:40])
+    if data["event"] == "media":
+        fast = _media_fast(data)
+        if fast is not None:
+            return fast
     try:
-        return _INBOUND.validate_python(data)
+        msg = _INBOUND.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"][1:])
         raise ProtocolError("invalid", f"{data['event']}.{where}: {first['msg']}") from exc
+    if isinstance(msg, Media):
+        m = msg.media
+        return MediaFrame(m.chunk, m.timestamp, m.payload, m.track, msg.sequence_number,
+                          msg.stream_sid)  # fmt: skip
+    return msg
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def _media_fast(data: dict) -> MediaFrame | None:
+    """The 50-a-second message of every call, checked by hand: pydantic's validation cost
+    ~12 µs of the ~15 µs a media message took, which 500 streams cannot afford. Anything
+    unusual returns None and goes through the full validation (and its error messages)."""
+    body = data.get("media")
+    if not isinstance(body, dict):
+        return None
+    chunk, timestamp, payload = (
+        _int(body.get("chunk")),
+        _int(body.get("timestamp")),
+        body.get("payload"),
+    )
+    track = body.get("track", "inbound")
+    sequence = data.get("sequenceNumber")
+    sequence_number = _int(sequence) if sequence is not None else None
+    stream_sid = data.get("streamSid")
+    if chunk is None or timestamp is None or not isinstance(payload, str) or not payload:
+        return None
+    if not isinstance(track, str) or (sequence is not None and sequence_number is None):
+        return None
+    if stream_sid is not None and not isinstance(stream_sid, str):
+        return None
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not raw:
+        return None
+    return MediaFrame(chunk, timestamp, raw, track, sequence_number, stream_sid)
 
 
 def media(stream_sid: str, mulaw: bytes) -> str:
