@@ -40,11 +40,27 @@ def metric(text: str, name: str) -> float:
 
 
 async def server_stats(url: str) -> tuple[float, float]:
-    async with httpx.AsyncClient() as http:
-        text = (await http.get(f"{url}/metrics")).text
+    text = await metrics_text(url)
     return metric(text, "process_cpu_seconds_total"), metric(
         text, "voice_agent_loop_lag_max_seconds"
     )
+
+
+async def metrics_text(url: str) -> str:
+    async with httpx.AsyncClient() as http:
+        return (await http.get(f"{url}/metrics")).text
+
+
+def lag_ticks(text: str) -> tuple[float, float]:
+    """(20 ms loop ticks so far, of which more than 100 ms late)."""
+    total = metric(text, "voice_agent_loop_lag_seconds_count")
+    on_time = metric(text, 'voice_agent_loop_lag_seconds_bucket{le="0.1"}')
+    return total, total - on_time
+
+
+def late_share(before: str, after: str) -> float:
+    (t0, l0), (t1, l1) = lag_ticks(before), lag_ticks(after)
+    return (l1 - l0) / (t1 - t0) if t1 > t0 else float("nan")
 
 
 async def reset_lag(url: str) -> None:
@@ -57,6 +73,7 @@ async def calls(url: str, token: str, n: int) -> dict:
     scripts = [c for c in manifest["calls"] if c["name"] != "human-speech"]
     cpu0, _ = await server_stats(url)
     await reset_lag(url)
+    before = await metrics_text(url)
     t0 = time.perf_counter()
     results = await asyncio.gather(
         *[
@@ -81,6 +98,7 @@ async def calls(url: str, token: str, n: int) -> dict:
         "p95": pct(lat, 95),
         "cpu": (cpu1 - cpu0) / wall,
         "lag_ms": lag * 1000,
+        "late": late_share(before, await metrics_text(url)),
     }
 
 
@@ -93,6 +111,7 @@ async def media(url: str, token: str, n: int, seconds: float) -> dict:
         )
     cpu0, _ = await server_stats(url)
     await reset_lag(url)
+    before = await metrics_text(url)
     behind: list[float] = []
 
     async def stream(r) -> None:  # type: ignore[no-untyped-def]
@@ -130,6 +149,7 @@ async def media(url: str, token: str, n: int, seconds: float) -> dict:
         "cpu": (cpu1 - cpu0) / wall,
         "lag_ms": lag * 1000,
         "client_behind_ms": max(behind, default=0) * 1000,
+        "late": late_share(before, await metrics_text(url)),
     }
 
 
@@ -143,14 +163,16 @@ async def main_async(args: argparse.Namespace, url: str, token: str) -> None:
             print(
                 f"calls={n:>3}  turns={r['turns']:>3} answered={r['answered']:>3}  "
                 f"p50={r['p50'].strip():>6} ms  p95={r['p95'].strip():>6} ms  "
-                f"server cpu={r['cpu']:.2f} cores  loop lag max={r['lag_ms']:.0f} ms",
+                f"server cpu={r['cpu']:.2f} cores  loop lag max={r['lag_ms']:.0f} ms  "
+                f"ticks >100 ms late={r['late'] * 100:.1f}%",
                 flush=True,
             )
         else:
             r = await media(url, token, n, args.seconds)
             print(
                 f"streams={n:>4}  server cpu={r['cpu']:.2f} cores  loop lag max="
-                f"{r['lag_ms']:.0f} ms  client behind max={r['client_behind_ms']:.0f} ms",
+                f"{r['lag_ms']:.0f} ms  ticks >100 ms late={r['late'] * 100:.1f}%  "
+                f"client behind max={r['client_behind_ms']:.0f} ms",
                 flush=True,
             )
 

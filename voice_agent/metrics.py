@@ -47,6 +47,12 @@ class Metrics:
             "Worst event-loop scheduling delay since the last reset",
             registry=self.registry,
         )
+        self.lag_hist = Histogram(
+            "voice_agent_loop_lag_seconds",
+            "How late the event loop woke for a 20 ms timer: time behind real time",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0),
+            registry=self.registry,
+        )
         self._lag_max = 0.0
 
     def observe_turn(self, turn: TurnRecord) -> None:
@@ -64,6 +70,7 @@ class Metrics:
             await asyncio.sleep(interval_s)
             late = time.perf_counter() - started - interval_s
             self._lag_max = max(self._lag_max, late)
+            self.lag_hist.observe(max(0.0, late))
 
     def render(self, services: Any) -> bytes:
         self.active.set(len(services.live.registry.active()))
