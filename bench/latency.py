@@ -3,6 +3,7 @@
     python bench/latency.py                 # starts its own server on a free port
     python bench/latency.py --url URL       # against a running server (same data dir)
     python bench/latency.py --calls clogged-sink-booking human-speech --fast
+    python bench/latency.py --held-out      # recordings never used in tests or tuning
 
 Client latency: end of speech in the caller's audio (webrtcvad on the file) to the first
 agent media frame received over the WebSocket. Stage columns come from the stored turns.
@@ -69,7 +70,8 @@ def pct(values: list[float], q: float) -> str:
 
 async def run(url: str, settings: Settings, names: list[str], fast: bool) -> None:
     manifest = json.loads((AUDIO / "manifest.json").read_text())
-    calls = {c["name"]: c["turns"] for c in manifest["calls"]}
+    every = manifest["calls"] + manifest["held_out"]["calls"]
+    calls = {c["name"]: c["turns"] for c in every}
     client: list[float] = []
     unanswered = 0
     early = 0  # the agent started before the end of the caller's (whole) fixture turn
@@ -111,9 +113,13 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "bench")
     parser.add_argument("--calls", nargs="+")
     parser.add_argument("--fast", action="store_true", help="not real-time: latency is then low")
+    parser.add_argument(
+        "--held-out", action="store_true", help="recordings never used in tests or tuning"
+    )
     args = parser.parse_args()
     manifest = json.loads((AUDIO / "manifest.json").read_text())
-    names = args.calls or [c["name"] for c in manifest["calls"]]
+    group = manifest["held_out"]["calls"] if args.held_out else manifest["calls"]
+    names = args.calls or [c["name"] for c in group]
     settings = Settings(data_dir=args.data_dir)
     proc = None
     url = args.url

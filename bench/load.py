@@ -68,9 +68,12 @@ async def reset_lag(url: str) -> None:
         await http.post(f"{url}/metrics/reset-lag")
 
 
-async def calls(url: str, token: str, n: int) -> dict:
+async def calls(url: str, token: str, n: int, held_out: bool = False) -> dict:
     manifest = json.loads((AUDIO / "manifest.json").read_text())
-    scripts = [c for c in manifest["calls"] if c["name"] != "human-speech"]
+    if held_out:  # recordings never used in tests or tuning
+        scripts = manifest["held_out"]["calls"]
+    else:
+        scripts = [c for c in manifest["calls"] if c["name"] != "human-speech"]
     cpu0, _ = await server_stats(url)
     await reset_lag(url)
     before = await metrics_text(url)
@@ -89,11 +92,13 @@ async def calls(url: str, token: str, n: int) -> dict:
     wall = time.perf_counter() - t0
     cpu1, lag = await server_stats(url)
     turns = [t for r in results for t in r.turns]
-    lat = [t.latency_ms for t in turns if t.latency_ms is not None]
+    lat = [t.latency_ms for t in turns if t.latency_ms is not None and t.latency_ms >= 0]
     return {
         "n": n,
         "turns": len(turns),
-        "answered": len(lat),
+        "answered": len([t for t in turns if t.latency_ms is not None]),
+        # The agent spoke inside a long pause of the caller's turn: not a latency.
+        "early": len(turns) - len(lat) - len([t for t in turns if t.latency_ms is None]),
         "p50": pct(lat, 50),
         "p95": pct(lat, 95),
         "cpu": (cpu1 - cpu0) / wall,
@@ -159,9 +164,10 @@ async def main_async(args: argparse.Namespace, url: str, token: str) -> None:
     )
     for n in args.sweep:
         if args.mode == "calls":
-            r = await calls(url, token, n)
+            r = await calls(url, token, n, args.held_out)
             print(
-                f"calls={n:>3}  turns={r['turns']:>3} answered={r['answered']:>3}  "
+                f"calls={n:>3}  turns={r['turns']:>3} answered={r['answered']:>3} "
+                f"(inside a pause: {r['early']})  "
                 f"p50={r['p50'].strip():>6} ms  p95={r['p95'].strip():>6} ms  "
                 f"server cpu={r['cpu']:.2f} cores  loop lag max={r['lag_ms']:.0f} ms  "
                 f"ticks >100 ms late={r['late'] * 100:.1f}%",
@@ -183,6 +189,7 @@ def main() -> None:
     parser.add_argument("--sweep", type=int, nargs="+", default=None)
     parser.add_argument("--seconds", type=float, default=20.0, help="media mode: stream length")
     parser.add_argument("--url")
+    parser.add_argument("--held-out", action="store_true", help="calls mode: held-out calls")
     parser.add_argument(
         "--data-dir", type=Path, default=ROOT / "data" / f"load-{secrets.token_hex(3)}"
     )

@@ -89,6 +89,27 @@ HUMAN_RECORDINGS = (
     "digits-2934z.wav",
 )
 
+# Real recordings kept out of every test and of all tuning: bench/latency.py --held-out and
+# bench/load.py --held-out place them as calls to show the numbers hold on unseen speech.
+HELD_OUT_RECORDINGS = (
+    "cards-001.wav",
+    "cards-002.wav",
+    "cards-003.wav",
+    "cards-004.wav",
+    "cards-005.wav",
+    "librivox-0870.wav",
+    "librivox-0890.wav",
+    "librivox-0920.wav",
+)
+HELD_OUT_CALLS: dict[str, list[str]] = {
+    "held-out-1": ["human-cards-001.wav", "human-librivox-0870.wav"],
+    "held-out-2": ["human-cards-002.wav", "human-librivox-0890.wav"],
+    "held-out-3": ["human-cards-003.wav", "human-librivox-0920.wav"],
+    "held-out-4": ["human-cards-004.wav", "human-cards-005.wav"],
+    "held-out-5": ["human-librivox-0890.wav", "human-cards-001.wav"],
+    "held-out-6": ["human-librivox-0920.wav", "human-cards-003.wav"],
+}
+
 CALLS: dict[str, list[str]] = {
     "clogged-sink-booking": [
         "sink-clogged.wav",
@@ -236,7 +257,7 @@ def make_synthetic_turns(out_dir: Path) -> None:
 
 
 def make_human_turns(shared_dir: Path, out_dir: Path) -> None:
-    for name in HUMAN_RECORDINGS:
+    for name in HUMAN_RECORDINGS + HELD_OUT_RECORDINGS:
         audio, rate = read_wav(shared_dir / "speech" / name)
         write_wav(out_dir / f"human-{name}", to_phone_rate(audio, rate))
 
@@ -260,12 +281,16 @@ def human_source(row: SpeechRow) -> str:
     return f"{row.origin}; 8 kHz, 300-3400 Hz via scripts/make_fixtures.py"
 
 
-def build_turns(rows: dict[str, SpeechRow]) -> dict[str, dict[str, str]]:
+def build_turns(
+    rows: dict[str, SpeechRow],
+    recordings: tuple[str, ...] = HUMAN_RECORDINGS,
+    synthetic: bool = True,
+) -> dict[str, dict[str, str]]:
     turns = {
         name: {"text": text, "source": VOICE_SOURCE, "licence": VOICE_LICENCE}
-        for name, text in TURNS.items()
+        for name, text in (TURNS.items() if synthetic else ())
     }
-    for name in HUMAN_RECORDINGS:
+    for name in recordings:
         row = rows[name]
         turns[f"human-{name}"] = {
             "text": row.text,
@@ -303,7 +328,7 @@ def licences_markdown(rows: dict[str, SpeechRow]) -> str:
         "this audio outside tests. The package's MIT licence covers its packaging only; "
         "piper-tts is GPL-3.0-or-later |",
     ]
-    for name in HUMAN_RECORDINGS:
+    for name in HUMAN_RECORDINGS + HELD_OUT_RECORDINGS:
         row = rows[name]
         lines.append(f"| human-{name} | {row.origin} | {row.licence} |")
     return "\n".join(lines) + "\n"
@@ -351,7 +376,11 @@ def main() -> None:
     make_human_turns(args.shared, AUDIO_DIR)
     turns = build_turns(rows)
     calls = [{"name": name, "turns": call_turns} for name, call_turns in CALLS.items()]
-    manifest = {"turns": turns, "calls": calls}
+    held_out = {
+        "turns": build_turns(rows, HELD_OUT_RECORDINGS, synthetic=False),
+        "calls": [{"name": name, "turns": t} for name, t in HELD_OUT_CALLS.items()],
+    }
+    manifest = {"turns": turns, "calls": calls, "held_out": held_out}
     (AUDIO_DIR / "manifest.json").write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

@@ -34,6 +34,7 @@ def test_looks_complete(text: str, complete: bool) -> None:
         ("My number is 555.", "long"),
         ("I'm at 422 Oak Street and", "long"),
         ("I'm at", "long"),
+        ("four queen of clubs", "usual"),  # no punctuation: not enough to wait long
     ],
 )
 def test_hangover_for(text: str, hangover: str) -> None:

@@ -71,6 +71,7 @@ def test_a_long_turn_goes_through_the_30_s_window(engine: WhisperTranscriber) ->
         "Can I talk to a real person, please? Can I talk to",
         "My name is Maria Lopez. My name is Maria Lopez.",
         "go forward 10 meters, " * 8,
+        "7 of clubs 7 of clubs 7 of clubs 7 of",
     ],
 )
 def test_repetition_loops_are_recognised(text: str) -> None:
@@ -84,6 +85,8 @@ def test_repetition_loops_are_recognised(text: str) -> None:
         "Ask not what your country can do for you. Ask what you can do for your country.",
         "Yes. Yes. Thank you.",
         "The address is 1180 Birch Avenue.",
+        "Ten of clubs, ten of clubs.",
+        "Four five five five one two one two.",
     ],
 )
 def test_ordinary_speech_is_not_a_loop(text: str) -> None:

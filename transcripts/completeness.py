@@ -79,14 +79,14 @@ def looks_complete(text: str) -> bool:
 
 
 def hangover_for(text: str) -> Hangover:
-    """Mid-sentence ("I'm at", no closing punctuation) and mid-number ("555.": people pause
+    """Mid-sentence ("I'm at") and mid-number ("555.": people pause
     between the groups of a phone number) wait long. A street that Whisper heard as the end
     of a sentence ("...1180 Birch Avenue.") may still go on, so it gets the usual wait."""
     last = _last_word(text)
-    if not last or last in _OPEN_ENDINGS or text.rstrip()[-1:] not in ".!?":
+    if not last or last in _OPEN_ENDINGS or last in _NUMBER_WORDS or last.isdigit():
         return "long"
-    if last in _NUMBER_WORDS or last.isdigit():
-        return "long"
+    if text.rstrip()[-1:] not in ".!?":
+        return "usual"  # Whisper often leaves short fragments unpunctuated
     if not looks_complete(text):
         return "usual"
     return "short" if len(text.split()) >= 3 else "usual"

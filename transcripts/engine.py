@@ -148,7 +148,20 @@ def _looks_looped(text: str) -> bool:
     sentences = [_words(s) for s in re.split(r"[.?!]", text)]
     sentences = [s for s in sentences if s]
     # Two words at least: "Yes. Yes." is how people talk.
-    return any(len(b) >= 2 and a[: len(b)] == b for a, b in itertools.pairwise(sentences))
+    if any(len(b) >= 2 and a[: len(b)] == b for a, b in itertools.pairwise(sentences)):
+        return True
+    return _repeats_back_to_back(_words(text))
+
+
+def _repeats_back_to_back(words: list[str], times: int = 3) -> bool:
+    """A run of two or more words said `times` times in a row, without punctuation:
+    "7 of clubs 7 of clubs 7 of clubs 7 of"."""
+    for size in range(2, len(words) // times + 1):
+        for start in range(len(words) - size * times + 1):
+            unit = words[start : start + size]
+            if all(words[start + k * size : start + (k + 1) * size] == unit for k in range(times)):
+                return True
+    return False
 
 
 def _words(text: str) -> list[str]:
