@@ -25,6 +25,34 @@ def has_any(text: str, phrases: tuple[str, ...] | list[str]) -> str | None:
     return None
 
 
+def has_near(text: str, phrases: tuple[str, ...] | list[str], gap: int = 2) -> str | None:
+    """The first phrase whose words appear in order with at most `gap` words between each
+    two: "pipe burst" is in "a pipe just burst", "water everywhere" in "water is everywhere".
+    For emergency rules, where a missed match costs far more than a loose one."""
+    said = words(text)
+    for phrase in phrases:
+        wanted = words(phrase)
+        if wanted and _in_order(said, wanted, gap):
+            return phrase
+    return None
+
+
+def _in_order(said: list[str], wanted: list[str], gap: int) -> bool:
+    for start, word in enumerate(said):
+        if word != wanted[0]:
+            continue
+        at, ok = start, True
+        for w in wanted[1:]:
+            window = said[at + 1 : at + 2 + gap]
+            if w not in window:
+                ok = False
+                break
+            at = at + 1 + window.index(w)
+        if ok:
+            return True
+    return False
+
+
 YES = (
     "yes",
     "yeah",
@@ -154,7 +182,7 @@ def emergency(text: str, profile: BusinessProfile) -> str | None:
         return "gas smell"
     if has_any(text, NO_HEAT) and has_any(text, FREEZING):
         return "no heat in freezing weather"
-    rule = has_any(text, list(profile.emergency_rules))
+    rule = has_near(text, list(profile.emergency_rules))
     if rule in ("no heat",) and not has_any(text, FREEZING):
         return None  # a cold house is a booking; a freezing one is an emergency
     return rule

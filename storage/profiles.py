@@ -106,6 +106,7 @@ DEMO_PROFILE = {
         "flooded",
         "water pouring",
         "pouring through",
+        "water everywhere",
         "gas smell",
         "smell gas",
         "smells like gas",

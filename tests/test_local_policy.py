@@ -119,6 +119,8 @@ async def test_gas_smell_gets_safety_advice_before_the_handoff(db: Path) -> None
         "There's water pouring through my ceiling, please help!",
         "A pipe burst in the basement and it's flooding",
         "My electrical panel is sparking",
+        "A pipe just burst in my bathroom wall. Water is everywhere.",
+        "There's water everywhere in the kitchen",
         "The furnace is out and it's freezing in here",
         "Can I talk to a real person please?",
     ],
