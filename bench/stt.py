@@ -26,12 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from media import g711  # noqa: E402
-from media.resample import PHONE_RATE, phone_to_whisper  # noqa: E402
-from media.vad import FRAME_SAMPLES, Endpointer, SpeechPaused, VoiceDetector  # noqa: E402
+from media.resample import phone_to_whisper  # noqa: E402
 from tests.textnorm import wer  # noqa: E402
 from transcripts.engine import WhisperTranscriber  # noqa: E402
 from transcripts.scheduler import TranscriptionScheduler  # noqa: E402
-from voice_agent.replay import load_turn  # noqa: E402
+from voice_agent.replay import as_paused, load_turn  # noqa: E402
 
 AUDIO = ROOT / "fixtures" / "audio"
 
@@ -43,19 +42,6 @@ def turns() -> list[tuple[str, np.ndarray, str]]:
         pcm = g711.decode(load_turn(AUDIO / name))
         out.append((name, as_paused(pcm), info["text"]))
     return out
-
-
-def as_paused(pcm: np.ndarray) -> np.ndarray:
-    """The audio of the last SpeechPaused, as the session hands it to the transcriber."""
-    vad, endpointer = VoiceDetector(), Endpointer()
-    pcm = np.concatenate([pcm, np.zeros(PHONE_RATE, np.int16)])  # line silence after
-    last = pcm
-    for i in range(len(pcm) // FRAME_SAMPLES):
-        frame = pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
-        event = endpointer.push(frame, vad.is_speech(frame))
-        if isinstance(event, SpeechPaused):
-            last = event.audio
-    return last
 
 
 def single(audio: list[tuple[str, np.ndarray, str]], threads: int, beam: int, fit: bool) -> None:

@@ -8,13 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from bench.stt import as_paused
 from media import g711
 from media.resample import phone_to_whisper
 from tests.conftest import AUDIO
 from tests.textnorm import wer
 from transcripts.engine import WhisperTranscriber, _looks_looped
-from voice_agent.replay import load_turn
+from voice_agent.replay import as_paused, load_turn
 
 MANIFEST = json.loads((AUDIO / "manifest.json").read_text())
 

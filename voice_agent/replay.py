@@ -24,7 +24,14 @@ import numpy as np
 import websockets
 
 from media import g711
-from media.vad import FRAME_SAMPLES, Endpointer, SpeechEnded, SpeechStarted, VoiceDetector
+from media.vad import (
+    FRAME_SAMPLES,
+    Endpointer,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechStarted,
+    VoiceDetector,
+)
 from media.wav import AudioFileError, read_wav_phone
 from voice_agent.settings import Settings
 from voice_agent.twilio_auth import SignatureChecker
@@ -397,6 +404,19 @@ def speech_spans(mulaw: bytes) -> list[SpeechSpan]:
     if last is not None:
         spans.append(SpeechSpan(start, last.end_ms // FRAME_MS, len(pcm) // FRAME_SAMPLES))
     return spans
+
+
+def as_paused(pcm: np.ndarray) -> np.ndarray:
+    """The audio of the last SpeechPaused, as the session hands it to the transcriber."""
+    vad, endpointer = VoiceDetector(), Endpointer()
+    pcm = np.concatenate([pcm, np.zeros(8000, np.int16)])  # a second of line silence after
+    last = pcm
+    for i in range(len(pcm) // FRAME_SAMPLES):
+        frame = pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
+        event = endpointer.push(frame, vad.is_speech(frame))
+        if isinstance(event, SpeechPaused):
+            last = event.audio
+    return last
 
 
 async def caller_stream(
