@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.latency import start_server  # noqa: E402
+from bench.latency import serving  # noqa: E402
 from media import g711  # noqa: E402
 from media.tts import PiperSynthesizer  # noqa: E402
 from storage.businesses import BusinessStore  # noqa: E402
@@ -105,16 +105,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3)
     args = parser.parse_args()
     settings = Settings(data_dir=args.data_dir)
-    proc = None
-    url = args.url
-    if url is None:
-        proc, url = start_server(args.data_dir)
-    try:
+    with serving(args.url, args.data_dir) as url:
         asyncio.run(run(url, settings, args.calls))
-    finally:
-        if proc:
-            proc.terminate()
-            proc.wait()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -62,6 +64,20 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
         time.sleep(0.1)
     proc.kill()
     raise SystemExit("server did not start")
+
+
+@contextmanager
+def serving(url: str | None, data_dir: Path) -> Iterator[str]:
+    """The server at `url`, or one of our own on a free port for as long as it is needed."""
+    if url is not None:
+        yield url
+        return
+    proc, own = start_server(data_dir)
+    try:
+        yield own
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def pct(values: list[float], q: float) -> str:
@@ -121,16 +137,8 @@ def main() -> None:
     group = manifest["held_out"]["calls"] if args.held_out else manifest["calls"]
     names = args.calls or [c["name"] for c in group]
     settings = Settings(data_dir=args.data_dir)
-    proc = None
-    url = args.url
-    if url is None:
-        proc, url = start_server(args.data_dir)
-    try:
+    with serving(args.url, args.data_dir) as url:
         asyncio.run(run(url, settings, names, args.fast))
-    finally:
-        if proc:
-            proc.terminate()
-            proc.wait()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.latency import AUDIO, pct, start_server  # noqa: E402
+from bench.latency import AUDIO, pct, serving  # noqa: E402
 from voice_agent.replay import SILENCE_FRAME, connect_stream, place_call, ring  # noqa: E402
 from voice_agent.settings import Settings  # noqa: E402
 from voice_agent.twilio_auth import SignatureChecker  # noqa: E402
@@ -198,13 +198,8 @@ def main() -> None:
     os.environ.setdefault("SILENCE_PROMPT_MS", "3600000")  # silent streams are not prompted
     os.environ.setdefault("CALLS_PER_CALLER_LIMIT", "100000")
     settings = Settings(data_dir=args.data_dir)
-    proc, url = (None, args.url) if args.url else start_server(args.data_dir)
-    try:
+    with serving(args.url, args.data_dir) as url:
         asyncio.run(main_async(args, url, settings.auth_token()))
-    finally:
-        if proc:
-            proc.terminate()
-            proc.wait()
 
 
 if __name__ == "__main__":
