@@ -8,8 +8,25 @@ import asyncio
 import httpx
 
 from tests.conftest import AUDIO, RunningServer, wait_stored
-from voice_agent.replay import connect_stream, load_turn, ring
+from voice_agent.replay import TwilioPeer, connect_stream, load_turn, ring
 from voice_agent.twilio_auth import SignatureChecker
+
+
+async def talk_over(peer: TwilioPeer, mulaw: bytes) -> None:
+    """The caller's audio, a little faster than real time, while the agent is speaking."""
+    for i in range(0, len(mulaw) - 159, 160):
+        await peer.send_audio(mulaw[i : i + 160])
+        await asyncio.sleep(0.002)
+
+
+async def until_mark(peer: TwilioPeer, name: str) -> bool:
+    """Line silence until Twilio would echo mark `name` (at most 30 s of it)."""
+    for _ in range(1500):
+        if any(m["event"] == "mark" and m["mark"]["name"] == name for m in peer.received):
+            return True
+        await peer.send_audio(b"\xff" * 160)
+        await asyncio.sleep(0.02)
+    return False
 
 
 async def test_caller_speaking_over_the_greeting_clears_it(server: RunningServer) -> None:
@@ -27,19 +44,10 @@ async def test_caller_speaking_over_the_greeting_clears_it(server: RunningServer
         peer.pending_marks = [(t, n) for t, n in peer.pending_marks if n != "u1.s0"]
         await peer.send("mark", mark={"name": "u1.s0"})
         # The rest of the greeting is still playing when the caller talks over it.
-        mulaw = load_turn(AUDIO / "sink-clogged.wav")
-        for i in range(0, len(mulaw) - 159, 160):
-            await peer.send_audio(mulaw[i : i + 160])
-            await asyncio.sleep(0.002)
+        await talk_over(peer, load_turn(AUDIO / "sink-clogged.wav"))
         assert peer.cleared.is_set(), "the agent kept talking over the caller"
         peer.echo_marks = True  # Twilio returns the cleared marks; the answer can play
-        for _ in range(1500):  # until the answer's end mark arrives (or 30 s of line silence)
-            if any(m["event"] == "mark" and m["mark"]["name"] == "u2.end" for m in peer.received):
-                break
-            await peer.send_audio(b"\xff" * 160)
-            await asyncio.sleep(0.02)
-        else:
-            raise AssertionError("the caller's words were never answered")
+        assert await until_mark(peer, "u2.end"), "the caller's words were never answered"
     call = await wait_stored(server, ringing.call_sid)
     greeting = call["transcript"][0]
     assert greeting["speaker"] == "agent" and greeting["interrupted"]
@@ -83,18 +91,10 @@ async def test_okay_over_the_greeting_stops_it_and_then_the_agent_carries_on(
         while not peer.agent_frames:
             await peer.send_audio(b"\xff" * 160)
             await asyncio.sleep(0.01)
-        for i in range(0, len(okay) - 159, 160):
-            await peer.send_audio(okay[i : i + 160])
-            await asyncio.sleep(0.002)
+        await talk_over(peer, okay)
         assert peer.cleared.is_set(), "the agent did not stop when the caller spoke"
-        peer.echo_marks = True
-        for _ in range(1500):  # the rest of the greeting is said again, then played out
-            if any(m["event"] == "mark" and m["mark"]["name"] == "u2.end" for m in peer.received):
-                break
-            await peer.send_audio(b"\xff" * 160)
-            await asyncio.sleep(0.02)
-        else:
-            raise AssertionError("the agent never carried on")
+        peer.echo_marks = True  # the rest of the greeting is said again, then played out
+        assert await until_mark(peer, "u2.end"), "the agent never carried on"
     call = await wait_stored(server, ringing.call_sid)
     agent = [s for s in call["transcript"] if s["speaker"] == "agent"]
     assert agent[0]["interrupted"]
