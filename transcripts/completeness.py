@@ -71,22 +71,21 @@ def _last_word(text: str) -> str:
     return words[-1].strip(",.") if words else ""
 
 
+def _mid_sentence(last: str) -> bool:
+    # "...eleven eighty", "I'm at", "my number is five five five"
+    return not last or last in _OPEN_ENDINGS or last in _NUMBER_WORDS or last.isdigit()
+
+
 def looks_complete(text: str) -> bool:
     last = _last_word(text)
-    if not last or last in _OPEN_ENDINGS or last in _NUMBER_WORDS or last.isdigit():
-        return False  # "...eleven eighty", "I'm at", "my number is five five five"
-    return text.rstrip()[-1:] in ".!?" and last not in _MAY_CONTINUE
+    return not _mid_sentence(last) and text.rstrip()[-1:] in ".!?" and last not in _MAY_CONTINUE
 
 
 def hangover_for(text: str) -> Hangover:
-    """Mid-sentence ("I'm at") and mid-number ("555.": people pause
-    between the groups of a phone number) wait long. A street that Whisper heard as the end
-    of a sentence ("...1180 Birch Avenue.") may still go on, so it gets the usual wait."""
-    last = _last_word(text)
-    if not last or last in _OPEN_ENDINGS or last in _NUMBER_WORDS or last.isdigit():
+    """Mid-sentence ("I'm at") and mid-number ("555.": people pause between the groups of a
+    phone number) wait long. An unpunctuated fragment (Whisper often leaves short ones so),
+    a short sentence, or a street that Whisper heard as the end of a sentence ("...1180
+    Birch Avenue.", which may still go on) gets the usual wait."""
+    if _mid_sentence(_last_word(text)):
         return "long"
-    if text.rstrip()[-1:] not in ".!?":
-        return "usual"  # Whisper often leaves short fragments unpunctuated
-    if not looks_complete(text):
-        return "usual"
-    return "short" if len(text.split()) >= 3 else "usual"
+    return "short" if looks_complete(text) and len(text.split()) >= 3 else "usual"
