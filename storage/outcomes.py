@@ -23,6 +23,15 @@ def booking_json(booking: Booking, tz: tzinfo | str | None = None) -> dict[str, 
     }  # fmt: skip
 
 
+def message_json(message: Message) -> dict[str, Any]:
+    """A taken message as `calls show`, the API and a privacy export show it."""
+    return {
+        "name": message.name, "callback_number": message.callback_number,
+        "reason": message.reason, "best_time": message.best_time, "text": message.text,
+        "created_at": iso(message.created_at, "UTC"),
+    }  # fmt: skip
+
+
 def outcome_details(s: Session, call_id: int) -> dict[str, Any]:
     booking = s.scalar(select(Booking).where(Booking.call_id == call_id).order_by(Booking.id))
     message = s.scalar(select(Message).where(Message.call_id == call_id).order_by(Message.id))
@@ -32,11 +41,7 @@ def outcome_details(s: Session, call_id: int) -> dict[str, Any]:
         tz = s.scalar(select(Business.timezone).where(Business.id == booking.business_id))
     return {
         "booking": booking and booking_json(booking, tz),
-        "message": message and {
-            "name": message.name, "callback_number": message.callback_number,
-            "reason": message.reason, "best_time": message.best_time, "text": message.text,
-            "created_at": iso(message.created_at, "UTC"),
-        },
+        "message": message and message_json(message),
         "handoff": handoff and {
             "reason": handoff.reason, "summary": handoff.summary,
             "dispatcher": handoff.dispatcher_name, "dispatcher_phone": handoff.dispatcher_phone,

@@ -35,7 +35,7 @@ from storage.models import (
     TranscriptSegment,
     Turn,
 )
-from storage.outcomes import booking_json
+from storage.outcomes import booking_json, message_json
 from storage.recordings import RecordingError, RecordingInfo, RecordingStore
 
 DELETED_NUMBER = "deleted"  # what a deleted caller's calls keep as from_number
@@ -248,12 +248,7 @@ def _export(
             "messages": [
                 {
                     "call_sid": sid_of.get(m.call_id) if m.call_id else None,
-                    "name": m.name,
-                    "callback_number": m.callback_number,
-                    "reason": m.reason,
-                    "best_time": m.best_time,
-                    "text": m.text,
-                    "created_at": _iso(m.created_at),
+                    **message_json(m),
                     "handled_at": _iso(m.handled_at),
                 }
                 for m in messages

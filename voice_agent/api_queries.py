@@ -18,7 +18,7 @@ from storage.calls import CallStore, call_summary
 from storage.db import iso as _iso
 from storage.db import session_factory
 from storage.models import Booking, Business, Call, Handoff, Message
-from storage.outcomes import booking_json
+from storage.outcomes import booking_json, message_json
 
 When = date | datetime  # a bare date, or a date and time; naive ones are business-local
 
@@ -231,12 +231,7 @@ def _message(m: Message, call_sid: str | None) -> dict[str, Any]:
     return {
         "id": m.id,
         "call_sid": call_sid,
-        "name": m.name,
-        "callback_number": m.callback_number,
-        "reason": m.reason,
-        "best_time": m.best_time,
-        "text": m.text,
-        "created_at": _iso(m.created_at),
+        **message_json(m),
         "handled": m.handled_at is not None,
         "handled_at": _iso(m.handled_at),
     }
