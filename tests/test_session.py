@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class Echo:
         yield Speak("Still there?")
 
 
-def make_session(stt: GatedTranscriber) -> tuple[CallSession, list[dict], Echo]:
+def make_session(stt: Any, policy: Echo | None = None) -> tuple[CallSession, list[dict], Echo]:
     sent: list[dict] = []
 
     async def send(message: str) -> None:
@@ -71,7 +72,7 @@ def make_session(stt: GatedTranscriber) -> tuple[CallSession, list[dict], Echo]:
     async def hang_up() -> None:
         sent.append({"event": "hung_up"})
 
-    policy = Echo()
+    policy = policy or Echo()
     engines = Engines(TranscriptionScheduler(stt), Tone())
     session = CallSession(
         call_sid="CA1", stream_sid="MZ1", policy=policy, engines=engines, send=send, hang_up=hang_up
@@ -182,18 +183,7 @@ class Explainer(Echo):
 async def cut_in(heard: str, marks_back: int) -> tuple[CallSession, list[dict], Echo]:
     """The greeting is sent; `marks_back` of its sentences have played when the caller talks
     over it, and the transcriber then hears `heard`."""
-    sent: list[dict] = []
-
-    async def send(message: str) -> None:
-        sent.append(json.loads(message))
-
-    async def hang_up() -> None:
-        sent.append({"event": "hung_up"})
-
-    policy = Explainer()
-    engines = Engines(TranscriptionScheduler(Scripted(heard)), Tone())
-    session = CallSession(call_sid="CA2", stream_sid="MZ2", policy=policy, engines=engines,
-                          send=send, hang_up=hang_up)  # fmt: skip
+    session, sent, policy = make_session(Scripted(heard), Explainer())
     await session.start()
     await settle(sent, lambda s: answers_sent(s) == 1)
     for i in range(marks_back):
