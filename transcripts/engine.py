@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 import zlib
 from pathlib import Path
 from typing import Protocol
@@ -63,6 +64,7 @@ class WhisperTranscriber:
         self._prompt = prompt
         self.fit_window, self.fit_max_s = fit_window, fit_max_s
         self.fit_lead_s, self.fit_padding_s = fit_lead_s, fit_padding_s
+        self._count_lock = threading.Lock()  # one engine serves several worker threads
         self.fitted_turns = 0
         self.full_turns = 0
         self.fallbacks = 0  # fitted transcripts that had to be redone in the full window
@@ -83,11 +85,15 @@ class WhisperTranscriber:
         if self.fit_window and len(audio) <= self.fit_max_s * SAMPLE_RATE:
             text = self._fitted(audio)
             if text is not None:
-                self.fitted_turns += 1
+                self._count("fitted_turns")
                 return text
-            self.fallbacks += 1
-        self.full_turns += 1
+            self._count("fallbacks")
+        self._count("full_turns")
         return self._full(audio)
+
+    def _count(self, counter: str) -> None:
+        with self._count_lock:
+            setattr(self, counter, getattr(self, counter) + 1)
 
     def _fitted(self, audio: np.ndarray) -> str | None:
         """Greedy decoding over a window just longer than the audio; None when the result

@@ -48,6 +48,7 @@ class TranscriptionScheduler:
     def __init__(self, engine: Transcriber, workers: int = 1) -> None:
         self.engine = engine
         self.stats = Stats()
+        self._stats_lock = threading.Lock()  # several workers add to it
         self._queue: queue.PriorityQueue[_Job] = queue.PriorityQueue()
         self._seq = itertools.count()
         self._threads = [
@@ -77,7 +78,8 @@ class TranscriptionScheduler:
             if job.pcm is None:  # close(): queued after all real work
                 return
             if job.cancelled:
-                self.stats.skipped += 1
+                with self._stats_lock:
+                    self.stats.skipped += 1
                 continue
             started = time.perf_counter()
             try:
@@ -89,9 +91,10 @@ class TranscriptionScheduler:
                 log.exception("transcription failed")
                 result = exc
             busy = time.perf_counter() - started
-            self.stats.jobs += 1
-            self.stats.busy_s += busy
-            self.stats.audio_s += len(job.pcm) / PHONE_RATE
+            with self._stats_lock:
+                self.stats.jobs += 1
+                self.stats.busy_s += busy
+                self.stats.audio_s += len(job.pcm) / PHONE_RATE
             job.loop.call_soon_threadsafe(_settle, job.future, result)
 
     def close(self) -> None:
