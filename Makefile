@@ -26,7 +26,7 @@ browser:
 test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -rs
 
 bench: install
 	$(BIN)/python bench/latency.py
