@@ -181,8 +181,12 @@ async def test_run_daily_purges_in_the_background(world: World) -> None:
     info = aged_call(world, world.a, "CAold", timedelta(days=400), now=datetime.now(UTC))
     task = asyncio.create_task(run_daily(world.engine, world.store, first_delay_s=0))
     try:
-        for _ in range(200):
-            if not info.path.exists():
+        # The file goes before the rows do: wait for everything the assertion checks.
+        def purged() -> bool:
+            return not info.path.exists() and state(world, "CAold") == (False, 0, "")
+
+        for _ in range(1200):  # a minute at least
+            if purged():
                 break
             await asyncio.sleep(0.05)
         assert not info.path.exists() and state(world, "CAold") == (False, 0, "")
