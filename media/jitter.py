@@ -5,17 +5,23 @@ from __future__ import annotations
 
 from media.g711 import FRAME_BYTES, SILENCE_CODE
 
+# Twilio never skips more than a burst of lost packets. A larger jump in `chunk` is a
+# renumbered or hostile stream: filling it would decode minutes of silence in one go (a
+# jump of 10^6 froze the event loop for 16 s), so at most this much is filled.
+MAX_FILL_FRAMES = 50  # 1 s
+
 
 class JitterBuffer:
     """Holds up to `depth` early chunks while waiting for a missing one."""
 
-    def __init__(self, depth: int = 3) -> None:
-        self.depth = depth
+    def __init__(self, depth: int = 3, max_fill: int = MAX_FILL_FRAMES) -> None:
+        self.depth, self.max_fill = depth, max_fill
         self._next: int | None = None
         self._held: dict[int, bytes] = {}
         self.duplicates = 0
         self.late = 0
         self.filled = 0
+        self.jumps = 0  # gaps too large to be loss: the timeline resumed after max_fill
 
     def push(self, chunk: int, payload: bytes) -> list[bytes]:
         """Returns the payloads now ready, in order."""
@@ -33,6 +39,9 @@ class JitterBuffer:
             # Give up on the missing chunk(s): play silence in their place.
             first = min(self._held)
             gap = first - self._next
+            if gap > self.max_fill:
+                self.jumps += 1
+                gap = self.max_fill
             self.filled += gap
             ready.append(bytes([SILENCE_CODE]) * (FRAME_BYTES * gap))
             self._next = first

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import queue
 import secrets
 import threading
 import time
@@ -91,10 +92,10 @@ class InProcessBus:
         self._queue_size = queue_size
 
     def publish(self, business_id: int, event: dict[str, Any]) -> None:
-        for queue in list(self._subscribers.get(business_id, ())):
-            if queue.full():  # a stalled reader loses old events, never blocks a call
-                queue.get_nowait()
-            queue.put_nowait(event)
+        for inbox in list(self._subscribers.get(business_id, ())):
+            if inbox.full():  # a stalled reader loses old events, never blocks a call
+                inbox.get_nowait()
+            inbox.put_nowait(event)
 
     async def subscribe(self, business_id: int) -> AsyncIterator[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._queue_size)
@@ -123,15 +124,26 @@ class InProcessRateLimiter:
 
 
 class RedisStreamTokens:
+    """Tokens in Redis, so the stream may reach another worker than the webhook did. With
+    Redis unreachable, a token is kept in this process instead: the call is answered (by
+    the same worker, as with one process) rather than refused."""
+
     def __init__(self, client: Any, ttl_s: int = 300) -> None:
         self._redis, self._ttl = client, ttl_s
+        self._local = InProcessStreamTokens(ttl_s)
 
     def issue(self, call_sid: str) -> str:
         token = secrets.token_urlsafe(24)
-        self._redis.set(f"va:token:{token}", call_sid, ex=self._ttl)
+        try:
+            self._redis.set(f"va:token:{token}", call_sid, ex=self._ttl)
+        except Exception as exc:
+            log.warning("Redis unavailable (%s): stream token kept in-process", type(exc).__name__)
+            return self._local.issue(call_sid)
         return token
 
     def redeem(self, token: str, call_sid: str) -> bool:
+        if self._local.redeem(token, call_sid):
+            return True
         try:
             owner = self._redis.getdel(f"va:token:{token}")
         except Exception:
@@ -160,14 +172,33 @@ class RedisRegistry:
 
 
 class RedisBus:
-    """Pub/sub per business, so a console on any worker sees calls handled by another."""
+    """Pub/sub per business, so a console on any worker sees calls handled by another.
+    Publishing never waits on Redis: events go through a bounded queue to one thread (a
+    partitioned Redis stalled every call's audio when this ran on the event loop)."""
 
-    def __init__(self, client: Any, async_client: Any) -> None:
+    def __init__(self, client: Any, async_client: Any, capacity: int = 10_000) -> None:
         self._redis, self._async = client, async_client
+        self._outbox: queue.Queue[tuple[str, str] | None] = queue.Queue(capacity)
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._send, name="redis-bus", daemon=True)
+        self._thread.start()
 
     def publish(self, business_id: int, event: dict[str, Any]) -> None:
         data = json.dumps(event, default=str)
-        _tolerate(lambda: self._redis.publish(f"va:events:{business_id}", data))
+        try:
+            self._outbox.put_nowait((f"va:events:{business_id}", data))
+        except queue.Full:
+            self.dropped += 1
+
+    def _send(self) -> None:
+        while (item := self._outbox.get()) is not None:
+            channel, data = item
+            if _tolerate(lambda c=channel, d=data: self._redis.publish(c, d)) is None:
+                self.dropped += 1
+
+    def close(self) -> None:
+        self._outbox.put(None)
+        self._thread.join(timeout=2)
 
     async def subscribe(self, business_id: int) -> AsyncIterator[dict[str, Any]]:
         pubsub = self._async.pubsub()
@@ -217,7 +248,7 @@ class LiveState:
             kw = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
             client = redis.Redis.from_url(redis_url, **kw)
             self._client = client
-            self._async = redis.asyncio.Redis.from_url(redis_url)
+            self._async = redis.asyncio.Redis.from_url(redis_url, socket_connect_timeout=0.5)
             self.tokens: StreamTokens = RedisStreamTokens(client)
             self.registry: CallRegistry = RedisRegistry(client)
             self.bus: EventBus = RedisBus(client, self._async)
@@ -229,7 +260,35 @@ class LiveState:
             self.bus = InProcessBus()
             self.limiter = InProcessRateLimiter(rate_limit, window_s)
 
+    # The call path's view: never on the event loop, never longer than OP_TIMEOUT_S.
+    OP_TIMEOUT_S = 1.0
+
+    async def add_call(self, call_sid: str, info: dict[str, Any]) -> None:
+        await self._off_loop(self.registry.add, call_sid, info)
+
+    async def remove_call(self, call_sid: str) -> None:
+        await self._off_loop(self.registry.remove, call_sid)
+
+    async def active_calls(self) -> dict[str, dict[str, Any]]:
+        return await self._off_loop(self.registry.active) or {}
+
+    async def issue_token(self, call_sid: str) -> str:
+        return await asyncio.to_thread(self.tokens.issue, call_sid)  # falls back in-process
+
+    async def redeem_token(self, token: str, call_sid: str) -> bool:
+        return bool(await self._off_loop(self.tokens.redeem, token, call_sid))
+
+    async def _off_loop(self, op: Any, *args: Any) -> Any:
+        if self._client is None:
+            return op(*args)  # in-process: a dict, nothing to wait for
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(op, *args), self.OP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("Redis did not answer in %.1f s: carrying on", self.OP_TIMEOUT_S)
+            return None
+
     async def aclose(self) -> None:
         if self._async is not None:
+            self.bus.close()  # type: ignore[attr-defined]
             await self._async.aclose()
             self._client.close()

@@ -27,3 +27,17 @@ def test_a_lost_chunk_becomes_silence_once_the_buffer_is_full() -> None:
     assert out == [frame(1), bytes([SILENCE_CODE]) * FRAME_BYTES, frame(3), frame(4), frame(5)]
     assert jb.filled == 1
     assert jb.push(2, frame(2)) == []  # too late: its slot was already played as silence
+
+
+def test_a_huge_jump_in_chunk_numbers_fills_at_most_a_second() -> None:
+    """A renumbered or hostile stream (chunk 1, then 10^15) must not be filled with years of
+    silence: that froze every call on the server, or ran out of memory."""
+    jb = JitterBuffer(depth=2)
+    out = jb.push(1, frame(1))
+    for n in (10**15, 10**15 + 1, 10**15 + 2):
+        out += jb.push(n, frame(n % 256))
+    silence = b"".join(p for p in out if set(p) == {SILENCE_CODE})
+    assert len(silence) == FRAME_BYTES * jb.max_fill
+    assert jb.jumps == 1
+    assert out[-3:] == [frame(10**15 % 256), frame((10**15 + 1) % 256), frame((10**15 + 2) % 256)]
+    assert jb.push(10**15 + 3, frame(7)) == [frame(7)]  # and the stream goes on from there

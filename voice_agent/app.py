@@ -41,6 +41,7 @@ from voice_agent import (
     twilio_webhooks,
 )
 from voice_agent.crm_webhooks import WebhookDispatcher
+from voice_agent.line_writer import LineWriter
 from voice_agent.media_stream import media_stream
 from voice_agent.metrics import Metrics
 from voice_agent.notifier import Notifier
@@ -53,6 +54,7 @@ from voice_agent.twilio_auth import SignatureChecker
 log = logging.getLogger(__name__)
 
 EngineLoader = Callable[[Settings], Engines]
+HEALTH_TIMEOUT_S = 3.0
 
 
 def load_engines(settings: Settings) -> Engines:
@@ -99,10 +101,12 @@ def build_services(settings: Settings) -> Services:
         settings.twilio_api_base_url,
     )
     live = LiveState(settings.redis_url, rate_limit=settings.calls_per_caller_limit)
+    calls = CallStore(engine)
     return Services(
         settings=settings,
         db=engine,
-        calls=CallStore(engine),
+        calls=calls,
+        lines=LineWriter(lambda sid, seg, at: calls.append_line(sid, seg, at)),
         businesses=BusinessStore(engine),
         reception=ReceptionStore(engine),
         notifier=Notifier(sms=sms, webhooks=WebhookDispatcher(WebhookStore(engine)), bus=live.bus),
@@ -173,6 +177,7 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
         await services.notifier.webhooks.aclose()
         if services.ready.is_set():
             services.engines.transcriber.close()
+        services.lines.close()
         services.db.dispose()
 
     app = FastAPI(title="Voice agent", lifespan=lifespan)
@@ -194,10 +199,12 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
         if not services.ready.is_set():
             return JSONResponse({"status": "loading"}, 503)
         try:
-            await asyncio.to_thread(db.ping, services.db)
+            # Bounded: a partitioned database must not make the health check hang too.
+            await asyncio.wait_for(asyncio.to_thread(db.ping, services.db), HEALTH_TIMEOUT_S)
         except Exception as exc:
-            return JSONResponse({"status": "database unreachable", "error": str(exc)[:200]}, 503)
-        active = len(services.live.registry.active())
+            error = str(exc)[:200] or type(exc).__name__
+            return JSONResponse({"status": "database unreachable", "error": error}, 503)
+        active = len(await services.live.active_calls())
         return JSONResponse({"status": "ok", "active_calls": active})
 
     return app

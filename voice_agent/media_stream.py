@@ -7,14 +7,17 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from datetime import UTC, datetime
 
 from fastapi import WebSocket, WebSocketDisconnect
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketState
 
 from media.recorder import StereoRecorder
 from routing.local import LocalPolicy
 from routing.policy import Policy
 from routing.tools import ReceptionTools
+from storage.calls import SegmentRecord
 from storage.profiles import BusinessProfile
 from storage.recordings import EncryptedWriter
 from voice_agent import twilio_protocol as wire
@@ -25,6 +28,7 @@ from voice_agent.twilio_auth import public_url
 log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
+INTERNAL_ERROR = 1011
 
 
 class BadInput:
@@ -55,24 +59,38 @@ async def media_stream(ws: WebSocket) -> None:
         return
     await ws.accept()
     bad = BadInput("(before start)", services.settings.max_bad_messages)
-    start = await _await_start(ws, bad)
+    try:
+        start = await asyncio.wait_for(
+            _await_start(ws, bad), services.settings.stream_start_timeout_s
+        )
+    except TimeoutError:
+        log.warning("media stream closed: no start message")
+        await ws.close(code=POLICY_VIOLATION, reason="no start message")
+        return
     if start is None:
         return
     info = start.start
     token = info.custom_parameters.get("token", "")
-    if not services.tokens.redeem(token, info.call_sid):
+    if not await services.live.redeem_token(token, info.call_sid):
         log.warning("stream for call %s rejected: missing or used stream token", info.call_sid)
         await ws.close(code=POLICY_VIOLATION, reason="invalid stream token")
         return
     await services.ready.wait()
-    context = await asyncio.to_thread(services.calls.call_context, info.call_sid)
+    try:
+        context = await asyncio.to_thread(services.calls.call_context, info.call_sid)
+        if context is not None:
+            await asyncio.to_thread(services.calls.mark_in_progress, info.call_sid, info.stream_sid)
+    except SQLAlchemyError as exc:
+        # No business, no record: end the stream; /twilio/stream-ended apologises in TwiML.
+        log.error("call %s: database unavailable at stream start (%s)", info.call_sid, exc)
+        await ws.close(code=INTERNAL_ERROR, reason="database unavailable")
+        return
     if context is None:  # the token was valid, so the row existed; deleted since?
         await ws.close(code=POLICY_VIOLATION, reason="unknown call")
         return
     business, caller_number = context
-    await asyncio.to_thread(services.calls.mark_in_progress, info.call_sid, info.stream_sid)
     bad.label = info.call_sid
-    services.live.registry.add(info.call_sid, {"business_id": business.id})
+    await services.live.add_call(info.call_sid, {"business_id": business.id})
 
     async def hang_up() -> None:
         if ws.client_state == WebSocketState.CONNECTED:
@@ -82,9 +100,13 @@ async def media_stream(ws: WebSocket) -> None:
     def publish(event: str, data: dict) -> None:
         services.notifier.publish(business, event, data)
 
+    started_at = datetime.now(UTC)
+
     def listener(kind: str, data: dict) -> None:
         if kind == "transcript":  # one live event per line, as it is stored
             publish("call.transcript", {"call_sid": info.call_sid, **data})
+            line = SegmentRecord(data["speaker"], data["text"], data["start_ms"], data["end_ms"])
+            services.lines.add(info.call_sid, line, started_at)
 
     publish("call.started", {"call_sid": info.call_sid, "from": caller_number, "to": business.line})
 
@@ -94,7 +116,10 @@ async def media_stream(ws: WebSocket) -> None:
         # Back from a <Dial> nobody answered: the scripted message flow, whatever the policy.
         local = LocalPolicy(business, tools)
         policy: Policy = local
-        handoff = await asyncio.to_thread(services.reception.handoff_for_call, info.call_sid)
+        try:
+            handoff = await asyncio.to_thread(services.reception.handoff_for_call, info.call_sid)
+        except SQLAlchemyError:
+            handoff = None
         opening = local.after_missed_transfer(handoff.reason if handoff else "call back")
     else:
         policy = services.policy_factory(business, tools)
@@ -110,6 +135,8 @@ async def media_stream(ws: WebSocket) -> None:
         recorder=StereoRecorder(writer, background=True) if writer is not None else None,
         listener=listener,
     )
+    session.started_at = started_at
+    services.sessions[info.call_sid] = session
     try:
         await session.start(opening)
         await _receive(ws, session, bad)
@@ -117,7 +144,11 @@ async def media_stream(ws: WebSocket) -> None:
         log.info("call %s: stream ended (%s)", info.call_sid, type(exc).__name__)
     finally:
         # Shielded: a cancelled server task must still write the call record.
-        await asyncio.shield(_finalize(services, session, bad, business, writer))
+        try:
+            await asyncio.shield(_finalize(services, session, bad, business, writer))
+        finally:
+            services.sessions.pop(info.call_sid, None)
+            await services.live.remove_call(info.call_sid)
     await hang_up()
 
 
@@ -201,6 +232,9 @@ async def _finalize(
     finally:
         if writer is not None:  # before the call is final: its record is then complete
             await _keep_recording(services, session, writer)
+    if session.transferred:  # /twilio/stream-ended can dial even if the database is gone
+        services.transfers.remember(session.call_sid, business)
+    await services.lines.flush()  # no line written live may land after the final record
     try:
         await asyncio.to_thread(services.calls.finalize, record)
     except Exception:
@@ -218,7 +252,6 @@ async def _finalize(
             "ended_at": record.ended_at.isoformat(),
         }
         publish(business, "call.completed", summary)
-    services.live.registry.remove(session.call_sid)
 
 
 async def _keep_recording(

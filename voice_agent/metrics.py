@@ -72,8 +72,8 @@ class Metrics:
             self._lag_max = max(self._lag_max, late)
             self.lag_hist.observe(max(0.0, late))
 
-    def render(self, services: Any) -> bytes:
-        self.active.set(len(services.live.registry.active()))
+    def render(self, services: Any, active_calls: int) -> bytes:
+        self.active.set(active_calls)
         if getattr(services, "engines", None) is not None:
             self.rtf.set(services.engines.transcriber.stats.real_time_factor)
         self.lag.set(self._lag_max)
@@ -86,7 +86,8 @@ router = APIRouter()
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     services = request.app.state.services
-    body = services.metrics.render(services)
+    active = len(await services.live.active_calls())
+    body = services.metrics.render(services, active)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

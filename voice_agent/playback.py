@@ -7,9 +7,15 @@ sentences whose marks came back and flags the rest as not heard."""
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 from storage.calls import SegmentRecord
+
+# A mark comes back when the audio before it has played; a client that never echoes it
+# must not hold the agent in "speaking" (deaf to the caller, silent) for the rest of the call.
+MARK_GRACE_S = 3.0
+PHONE_RATE = 8000
 
 
 @dataclass
@@ -35,9 +41,12 @@ class Utterance:
 
 
 class Playback:
-    def __init__(self) -> None:
+    def __init__(self, mark_grace_s: float = MARK_GRACE_S) -> None:
         self.utterances: list[Utterance] = []
         self._pending: dict[str, tuple[Utterance, int | None]] = {}
+        self._deadlines: dict[str, float] = {}  # mark -> monotonic time it must have played by
+        self._plays_until = 0.0  # when the audio queued at Twilio ends, as far as we know
+        self._grace = mark_grace_s
         self._producing = 0  # utterances still being synthesized
         self.idle = asyncio.Event()
         self.idle.set()
@@ -62,6 +71,9 @@ class Playback:
         utt.samples += samples
         name = f"u{utt.id}.s{index}"
         self._pending[name] = (utt, index)
+        now = time.monotonic()
+        self._plays_until = max(now, self._plays_until) + samples / PHONE_RATE
+        self._deadlines[name] = self._plays_until + self._grace
         return name
 
     def end_mark(self, utt: Utterance) -> str:
@@ -69,6 +81,7 @@ class Playback:
         Sentences stream in, so which one is last is only known after it was sent."""
         name = f"u{utt.id}.end"
         self._pending[name] = (utt, None)
+        self._deadlines[name] = max(time.monotonic(), self._plays_until) + self._grace
         return name
 
     def finished(self, utt: Utterance) -> None:
@@ -78,6 +91,7 @@ class Playback:
 
     def on_mark(self, name: str) -> bool:
         entry = self._pending.pop(name, None)
+        self._deadlines.pop(name, None)
         if entry is None:
             return False  # unknown, or cleared by a barge-in: not heard
         utt, index = entry
@@ -96,7 +110,17 @@ class Playback:
         for utt, _ in self._pending.values():
             utt.interrupted = True
         self._pending.clear()
+        self._deadlines.clear()
+        self._plays_until = 0.0
         self._update_idle()
+
+    def expire(self, now: float) -> bool:
+        """Marks overdue by more than the grace are taken as echoed (their audio was sent on a
+        live stream and has had time to play). Returns True if any were."""
+        overdue = [name for name, deadline in self._deadlines.items() if deadline <= now]
+        for name in overdue:
+            self.on_mark(name)
+        return bool(overdue)
 
     def _update_idle(self) -> None:
         if not self.speaking:

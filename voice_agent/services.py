@@ -14,10 +14,12 @@ from storage.journal import Journal
 from storage.live import LiveState, StreamTokens
 from storage.reception import ReceptionStore
 from storage.recordings import RecordingStore
+from voice_agent.line_writer import LineWriter
 from voice_agent.metrics import Metrics
 from voice_agent.notifier import Notifier
-from voice_agent.session import Engines, SessionConfig
+from voice_agent.session import CallSession, Engines, SessionConfig
 from voice_agent.settings import Settings
+from voice_agent.transfers import RecentTransfers
 from voice_agent.twilio_auth import SignatureChecker
 
 
@@ -36,7 +38,10 @@ class Services:
     live: LiveState
     journal: Journal
     metrics: Metrics
+    lines: LineWriter
     recordings: RecordingStore | None = None  # None: calls are never recorded
+    transfers: RecentTransfers = field(default_factory=RecentTransfers)
+    sessions: dict[str, CallSession] = field(default_factory=dict)  # calls on this worker
     engines: Engines = field(init=False)  # set once the models are loaded
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     load_error: str | None = None

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -65,6 +66,8 @@ class SessionConfig:
     # fixture voice) pause between clauses: at 250 ms the agent cut callers off mid-answer.
     short_hangover_ms: int = 350
     long_hangover_ms: int = 900  # ...or as half an address or phone number
+    # No frames at all (a stalled or half-dead stream) counts as a quiet line by the clock.
+    watchdog_s: float = 0.25
 
 
 @dataclass
@@ -73,6 +76,11 @@ class Engines:
 
     transcriber: TranscriptionScheduler
     synthesizer: Synthesizer
+    # Speech synthesis has its own threads: in asyncio's shared pool it queued behind
+    # database calls that a partitioned database held for seconds.
+    synth_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="tts")
+    )
 
 
 Listener = Callable[[str, dict], None]  # live events: ("transcript", {...}) and the like
@@ -112,7 +120,9 @@ class CallSession:
         self._endpointer = Endpointer(self.config.endpointer)
         self.playback = Playback()
         self.recorder = recorder  # None: nothing of the call's audio reaches the disk
-        self._speaker = Speaker(stream_sid, engines.synthesizer, send, self.playback, recorder)
+        self._speaker = Speaker(
+            stream_sid, engines.synthesizer, send, self.playback, recorder, engines.synth_pool
+        )
         self.caller_segments: list[SegmentRecord] = []
         self.turns: list[TurnRecord] = []
         self._answer_task: asyncio.Task[None] | None = None
@@ -128,6 +138,7 @@ class CallSession:
         self._cut_off: CutOff | None = None
         self._quiet_ms = 0
         self._silence_prompts = 0
+        self._last_frame_wall = time.monotonic()
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.transferred = False
@@ -137,6 +148,7 @@ class CallSession:
 
     async def start(self, opening: AsyncIterator[ReplyPart] | None = None) -> None:
         self._spawn(self._reply(opening or self.policy.greet(), None), speaks=True)
+        self._spawn(self._watchdog())
 
     def on_media(self, chunk: int, payload: bytes) -> None:
         for ready in self._jitter.push(chunk, payload):
@@ -146,10 +158,16 @@ class CallSession:
             del self._pending_bytes[: g711.FRAME_BYTES]
             self._on_frame(frame)
 
+    @property
+    def media_ms(self) -> int:
+        """Caller audio taken in so far, in media time."""
+        return self._endpointer.now_ms
+
     def on_mark(self, name: str) -> None:
         self.playback.on_mark(name)
 
     def _on_frame(self, frame: np.ndarray) -> None:
+        self._last_frame_wall = time.monotonic()
         if self.recorder is not None:
             self.recorder.caller_frame(frame)
         voiced = self._vad.is_speech(frame)
@@ -223,7 +241,13 @@ class CallSession:
             early = speculation[1]  # same audio: its transcript is this turn's
         elif speculation:
             speculation[1].cancel()
-        event, self._carry = _joined(self._carry, event), None
+        carry, self._carry = self._carry, None
+        if carry is not None and event.end_ms - carry.start_ms > self.config.endpointer.max_turn_ms:
+            # A caller who keeps going on (or a stream flooding speech) makes no endless turn:
+            # one transcription holds a shared worker, so no turn grows past max_turn_ms.
+            self._spawn(self._keep_words(carry))
+            carry = None
+        event = _joined(carry, event)
         self._uncommitted = event
         self._answer_speaking = False
         turn = TurnRecord(index=len(self.turns) + 1)
@@ -246,14 +270,28 @@ class CallSession:
             self.recorder.clear()
         self._spawn(self._speaker.send(wire.clear(self.stream_sid)))
 
-    def _watch_silence(self) -> None:
+    async def _watchdog(self) -> None:
+        """What frames cannot tell: a stream that sends nothing is still a quiet line (so
+        the caller is prompted and the call ends), and marks Twilio never echoes stop
+        holding the agent in 'speaking' once their audio must have played."""
+        period = self.config.watchdog_s
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            if self.playback.expire(now):
+                log.warning("call %s: marks not echoed in time; taken as played", self.call_sid)
+            stalled_s = now - self._last_frame_wall
+            if stalled_s >= 2 * period:
+                self._watch_silence(int(min(stalled_s, period) * 1000))
+
+    def _watch_silence(self, elapsed_ms: int = FRAME_MS) -> None:
         busy = (
             self._endpointer.in_speech
             or self.playback.speaking
             or (self._answer_task is not None and not self._answer_task.done())
             or self._closing
         )
-        self._quiet_ms = 0 if busy else self._quiet_ms + FRAME_MS
+        self._quiet_ms = 0 if busy else self._quiet_ms + elapsed_ms
         if self._quiet_ms >= self.config.silence_prompt_ms:
             self._quiet_ms = 0
             prompts, self._silence_prompts = self._silence_prompts, self._silence_prompts + 1
@@ -288,10 +326,8 @@ class CallSession:
             # From the first sound of the answer on, the caller's words are on the record.
             self._answer_speaking = True
             self._uncommitted = None
-            segment = SegmentRecord("caller", text, speech.start_ms, speech.end_ms)
-            self.caller_segments.append(segment)
             self.turns.append(turn)
-            self._listener("transcript", {"speaker": "caller", "text": text})
+            self._add_caller_line(SegmentRecord("caller", text, speech.start_ms, speech.end_ms))
 
         spoken = await self._reply(self.policy.respond(text), commit)
         t = spoken.timing
@@ -304,6 +340,16 @@ class CallSession:
         elif not self._answer_speaking:
             commit()  # the policy chose silence (or failed): the words still count
 
+    async def _keep_words(self, speech: SpeechEnded) -> None:
+        """Words the caller said that will not be answered as a turn still go on the record."""
+        text, _ = await self.engines.transcriber.transcribe(speech.audio)
+        if text:
+            self._add_caller_line(SegmentRecord("caller", text, speech.start_ms, speech.end_ms))
+
+    def _add_caller_line(self, segment: SegmentRecord) -> None:
+        self.caller_segments.append(segment)
+        self._listener("transcript", _line(segment))
+
     async def _carry_on(self, cut_off: CutOff, text: str, speech: SpeechEnded) -> bool:
         """After a barge-in that was the agent's own echo, or the caller just listening
         ("uh-huh" while no question was left unsaid): say the rest instead of answering."""
@@ -315,10 +361,7 @@ class CallSession:
             return False
         self._uncommitted = None
         if not echo:  # the caller's words are on the record; an echo is not the caller
-            self.caller_segments.append(
-                SegmentRecord("caller", text, speech.start_ms, speech.end_ms)
-            )
-            self._listener("transcript", {"speaker": "caller", "text": text})
+            self._add_caller_line(SegmentRecord("caller", text, speech.start_ms, speech.end_ms))
         log.info("call %s: %s, carrying on", self.call_sid, "echo" if echo else "backchannel")
         if cut_off.unheard:
             await self._reply(_said(" ".join(cut_off.unheard)), None)
@@ -331,8 +374,7 @@ class CallSession:
         task.speaks = True  # type: ignore[union-attr]  # barge-in cancels speaking tasks
         spoken = await self._speaker.say(parts, self._endpointer.now_ms, before_first_audio)
         if spoken.said_anything:
-            text = " ".join(self.playback.utterances[-1].sentences)
-            self._listener("transcript", {"speaker": "agent", "text": text})
+            self._listener("transcript", _line(self.playback.utterances[-1].segment()))
         if spoken.control is not None:
             self._closing = True
             task.speaks = False  # type: ignore[union-attr]  # the last words are not cut
@@ -410,6 +452,17 @@ def _joined(first: SpeechEnded | None, then: SpeechEnded | None) -> SpeechEnded 
 
 async def _said(text: str) -> AsyncIterator[ReplyPart]:
     yield Speak(text)
+
+
+def _line(segment: SegmentRecord) -> dict:
+    """A transcript line as listeners get it: the live feed, and the store that keeps lines
+    as they happen so that a crash loses none of them."""
+    return {
+        "speaker": segment.speaker,
+        "text": segment.text,
+        "start_ms": segment.start_ms,
+        "end_ms": segment.end_ms,
+    }
 
 
 def _ms(start: float, end: float) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,8 +47,10 @@ class Speaker:
         send: Send,
         playback: Playback,
         recorder: StereoRecorder | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.stream_sid, self.synthesizer = stream_sid, synthesizer
+        self._executor = executor
         self._send_raw, self.playback = send, playback
         self.recorder = recorder
         self.lock = asyncio.Lock()  # one writer on the socket at a time
@@ -100,7 +103,7 @@ class Speaker:
         first = not utt.sentences and timing.first_audio is None
         if first:
             timing.synth_started = time.perf_counter()
-        pcm = await loop.run_in_executor(None, self.synthesizer.synthesize, sentence)
+        pcm = await loop.run_in_executor(self._executor, self.synthesizer.synthesize, sentence)
         if first:
             timing.first_audio = time.perf_counter()
             if before_first_audio:

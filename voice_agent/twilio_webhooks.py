@@ -44,13 +44,14 @@ def _base(request: Request) -> str:
     return (services.settings.public_base_url or str(request.base_url)).rstrip("/")
 
 
-def _connect_stream(request: Request, call_sid: str, **parameters: str) -> VoiceResponse:
+async def _connect_stream(request: Request, call_sid: str, **parameters: str) -> VoiceResponse:
     services: Services = request.app.state.services
     base = _base(request)
+    token = await services.live.issue_token(call_sid)
     reply = VoiceResponse()
     connect = reply.connect(action=f"{base}/twilio/stream-ended")
     stream = connect.stream(url=f"{stream_url(base)}/twilio/media-stream")
-    stream.parameter(name="token", value=services.tokens.issue(call_sid))
+    stream.parameter(name="token", value=token)
     for name, value in parameters.items():
         stream.parameter(name=name, value=value)
     return reply
@@ -86,7 +87,7 @@ async def incoming_call(request: Request) -> Response:
         reply.say(UNKNOWN_LINE)
         reply.hangup()
         return _twiml(reply)
-    return _twiml(_connect_stream(request, call_sid))
+    return _twiml(await _connect_stream(request, call_sid))
 
 
 @router.post("/stream-ended")
@@ -98,21 +99,32 @@ async def stream_ended(request: Request) -> Response:
         return Response("invalid signature", status_code=403)
     reply = VoiceResponse()
     call_sid = form.get("CallSid", "")
-    handoff = await asyncio.to_thread(services.reception.handoff_for_call, call_sid)
-    if handoff is None or handoff.dialed_at is not None or not handoff.dispatcher_phone:
-        reply.hangup()
-        return _twiml(reply)
-    business = await asyncio.to_thread(services.businesses.by_id, handoff.business_id)
-    await asyncio.to_thread(
-        services.reception.update_handoff, handoff.id, dialed_at=datetime.now(UTC)
-    )
+    try:
+        handoff = await asyncio.to_thread(services.reception.handoff_for_call, call_sid)
+        if handoff is None or handoff.dialed_at is not None or not handoff.dispatcher_phone:
+            reply.hangup()
+            return _twiml(reply)
+        business = await asyncio.to_thread(services.businesses.by_id, handoff.business_id)
+        await asyncio.to_thread(
+            services.reception.update_handoff, handoff.id, dialed_at=datetime.now(UTC)
+        )
+        line, phone = (business.line if business else None), handoff.dispatcher_phone
+    except SQLAlchemyError as exc:
+        # Twilio must get TwiML, not a 500. A handoff this worker made still goes through.
+        log.error("call %s: database unavailable after the stream (%s)", call_sid, exc)
+        known = services.transfers.dispatcher_for(call_sid)
+        if known is None:
+            reply.say(UNAVAILABLE)
+            reply.hangup()
+            return _twiml(reply)
+        line, phone = known[0].line, known[1].phone
     dial = reply.dial(
-        caller_id=business.line if business else None,
+        caller_id=line,
         timeout=services.settings.dispatcher_ring_s,
         action=f"{_base(request)}/twilio/dial-ended",
         answer_on_bridge=True,
     )
-    dial.number(handoff.dispatcher_phone)
+    dial.number(phone)
     return _twiml(reply)
 
 
@@ -124,18 +136,20 @@ async def dial_ended(request: Request) -> Response:
     if form is None:
         return Response("invalid signature", status_code=403)
     call_sid, status = form.get("CallSid", ""), form.get("DialCallStatus", "")
-    handoff = await asyncio.to_thread(services.reception.handoff_for_call, call_sid)
-    if handoff is not None:
-        await asyncio.to_thread(
-            services.reception.update_handoff,
-            handoff.id,
-            dial_status=status,
-            ended_at=datetime.now(UTC),
-        )
+    handoff = business = None
+    try:
+        handoff = await asyncio.to_thread(services.reception.handoff_for_call, call_sid)
+        if handoff is not None:
+            await asyncio.to_thread(
+                services.reception.update_handoff,
+                handoff.id,
+                dial_status=status,
+                ended_at=datetime.now(UTC),
+            )
+            business = await asyncio.to_thread(services.businesses.by_id, handoff.business_id)
+    except SQLAlchemyError as exc:  # the dial's result is lost; the caller is not
+        log.error("call %s: database unavailable after the dial (%s)", call_sid, exc)
     if status in ("completed", "answered"):
-        business = handoff and await asyncio.to_thread(
-            services.businesses.by_id, handoff.business_id
-        )
         if business:
             services.notifier.publish(
                 business, "call.completed", {"call_sid": call_sid, "outcome": "handed_off"}
@@ -144,4 +158,4 @@ async def dial_ended(request: Request) -> Response:
         reply.hangup()
         return _twiml(reply)
     log.info("call %s: dispatcher did not answer (%s); taking a message", call_sid, status)
-    return _twiml(_connect_stream(request, call_sid, mode="message"))
+    return _twiml(await _connect_stream(request, call_sid, mode="message"))
