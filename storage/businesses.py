@@ -5,13 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from storage.db import session_factory
-from storage.models import Business, ConsentRecord, Dispatcher
-from storage.profiles import DEMO_PROFILE, BusinessProfile, Service
+from storage.models import Business, ConsentRecord, Dispatcher, Handoff
+from storage.profiles import (
+    DEMO_PROFILE,
+    BusinessProfile,
+    DispatcherSpec,
+    ProfileFile,
+    Service,
+    dump_profile_yaml,
+    load_profile_yaml,
+    validate_profile,
+)
 from storage.profiles import Dispatcher as DispatcherInfo
 
 PROFILE_FIELDS = (
@@ -31,6 +40,7 @@ PROFILE_FIELDS = (
     "sms_help_text",
 )
 DISPATCHER_CONSENT = "Agreed to receive SMS alerts about handed-off calls (profile import)."
+DISPATCHER_OPT_OUT = "SMS alerts about handed-off calls turned off (profile import)."
 
 
 def to_profile(b: Business) -> BusinessProfile:
@@ -65,40 +75,82 @@ def profile_dict(b: Business) -> dict[str, Any]:
     return data
 
 
-def apply_profile(session: Session, b: Business, data: dict[str, Any]) -> None:
-    """Set a business's profile from a dict (as read from YAML). Dispatchers are replaced;
-    an SMS opt-in is recorded as a consent record, since alerts depend on it."""
-    unknown = set(data) - set(PROFILE_FIELDS) - {"dispatchers", "id"}
-    if unknown:
-        raise ValueError(f"unknown profile fields: {', '.join(sorted(unknown))}")
-    for f in PROFILE_FIELDS:
-        if f in data:
-            setattr(b, f, data[f])
-    if "dispatchers" not in data:
-        return
-    b.dispatchers = [
-        Dispatcher(
-            name=d["name"],
-            phone=d["phone"],
-            on_call=bool(d.get("on_call", False)),
-            sms_opt_in=bool(d.get("sms_opt_in", False)),
+def apply_profile(session: Session, b: Business, data: dict[str, Any] | ProfileFile) -> list[str]:
+    """Set a business's profile from a dict (as read from YAML), checked first: nothing is
+    changed when a field is wrong. What the data leaves out stays as it is. Returns notes
+    for the operator (dispatchers kept because handoffs refer to them)."""
+    profile = data if isinstance(data, ProfileFile) else validate_profile(data)
+    values = profile.model_dump(mode="json", exclude_unset=True, exclude={"id", "dispatchers"})
+    for f, value in values.items():
+        setattr(b, f, value)
+    if "dispatchers" not in profile.model_fields_set:
+        return []
+    return _set_dispatchers(session, b, profile.dispatchers or [])
+
+
+def _set_dispatchers(session: Session, b: Business, wanted: list[DispatcherSpec]) -> list[str]:
+    """Update dispatchers in place, matched by phone, then by name: their ids stay, and so
+    do the handoffs that refer to them. One the file leaves out is deleted, unless a handoff
+    refers to it: then it is kept off call and without SMS alerts. An SMS opt-in is recorded
+    as a consent record (alerts depend on it) when it is new, and an opt-out when it ends."""
+    existing = list(b.dispatchers)
+    matched: dict[int, Dispatcher] = {}  # index in `wanted` -> row
+    for by in ("phone", "name"):
+        free = [d for d in existing if d not in matched.values()]
+        for i, spec in enumerate(wanted):
+            if i not in matched:
+                row = next((d for d in free if getattr(d, by) == getattr(spec, by)), None)
+                if row is not None:
+                    matched[i] = row
+                    free.remove(row)
+    consent: list[tuple[str, bool]] = []
+    for i, spec in enumerate(wanted):
+        row = matched.get(i)
+        if row is None:
+            row = Dispatcher(name=spec.name, phone=spec.phone)
+            b.dispatchers.append(row)
+        was_opted_in = row.sms_opt_in and row.phone == spec.phone
+        if row.sms_opt_in and row.phone != spec.phone:
+            consent.append((row.phone, False))
+        if spec.sms_opt_in and not was_opted_in:
+            consent.append((spec.phone, True))
+        elif was_opted_in and not spec.sms_opt_in:
+            consent.append((spec.phone, False))
+        row.name, row.phone = spec.name, spec.phone
+        row.on_call, row.sms_opt_in = spec.on_call, spec.sms_opt_in
+
+    notes = []
+    left_out = [d for d in existing if d not in matched.values()]
+    referenced = set(
+        session.scalars(
+            select(Handoff.dispatcher_id).where(Handoff.dispatcher_id.in_([d.id for d in left_out]))
         )
-        for d in data["dispatchers"]
-    ]
-    session.flush()
-    for d in b.dispatchers:
+    )
+    for d in left_out:
         if d.sms_opt_in:
-            session.add(
-                ConsentRecord(
-                    business_id=b.id,
-                    phone=d.phone,
-                    channel="sms",
-                    opt_in=True,
-                    source="admin",
-                    wording=DISPATCHER_CONSENT,
-                    recorded_at=datetime.now(UTC),
-                )
+            consent.append((d.phone, False))
+        if d.id in referenced:
+            d.on_call = d.sms_opt_in = False
+            notes.append(
+                f"kept dispatcher {d.name} ({d.phone}) off call and without SMS alerts: "
+                "handoffs refer to them"
             )
+        else:
+            b.dispatchers.remove(d)
+    session.flush()
+    for phone, opt_in in consent:
+        session.add(
+            ConsentRecord(
+                business_id=b.id,
+                phone=phone,
+                channel="sms",
+                opt_in=opt_in,
+                source="admin",
+                wording=DISPATCHER_CONSENT if opt_in else DISPATCHER_OPT_OUT,
+                recorded_at=datetime.now(UTC),
+            )
+        )
+    return notes
 
 
 def seed_demo(session: Session) -> None:
@@ -136,25 +188,32 @@ class BusinessStore:
             ]
 
     def add(self, name: str, line: str, timezone: str) -> int:
-        with self._sessions.begin() as s:
-            b = Business(name=name, line=line, timezone=timezone, opening_hours={})
-            s.add(b)
-            s.flush()
-            return b.id
+        try:
+            with self._sessions.begin() as s:
+                b = Business(name=name, line=line, timezone=timezone, opening_hours={})
+                s.add(b)
+                s.flush()
+                return b.id
+        except IntegrityError:
+            raise ValueError(f"the line {line} already belongs to a business") from None
 
     def export_yaml(self, business_id: int) -> str:
         with self._sessions() as s:
             b = s.scalar(self._query().where(Business.id == business_id))
             if b is None:
                 raise LookupError(f"no business {business_id}")
-            return yaml.safe_dump(profile_dict(b), sort_keys=False, allow_unicode=True)
+            return dump_profile_yaml(profile_dict(b))
 
-    def import_yaml(self, business_id: int, text: str) -> None:
-        data = yaml.safe_load(text)
-        if not isinstance(data, dict):
-            raise ValueError("a profile is a YAML mapping of fields")
-        with self._sessions.begin() as s:
-            b = s.scalar(self._query().where(Business.id == business_id))
-            if b is None:
-                raise LookupError(f"no business {business_id}")
-            apply_profile(s, b, data)
+    def import_yaml(self, business_id: int, text: str) -> list[str]:
+        """Set the profile from YAML as export_yaml prints it. Raises ProfileError (a
+        ValueError naming the wrong fields), LookupError, or ValueError for a line that
+        belongs to another business. Returns notes for the operator."""
+        profile = load_profile_yaml(text)
+        try:
+            with self._sessions.begin() as s:
+                b = s.scalar(self._query().where(Business.id == business_id))
+                if b is None:
+                    raise LookupError(f"no business {business_id}")
+                return apply_profile(s, b, profile)
+        except IntegrityError:
+            raise ValueError(f"the line {profile.line} already belongs to a business") from None

@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command not in ("serve", "db"):  # the schema check on every command is no news
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     log_redaction.install()
     settings = Settings()
     handlers = {"serve": _serve, "replay": _replay, "calls": _calls, "db": _db}

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from storage import db
 from storage.businesses import BusinessStore
+from storage.profiles import ProfileError
 from voice_agent.settings import Settings
 
 
@@ -38,11 +37,11 @@ def business(args: argparse.Namespace, settings: Settings) -> int:
     store = BusinessStore(engine)
     try:
         return _run(args, store)
+    except ProfileError as exc:
+        print(f"error: {args.file}: {exc}", file=sys.stderr)
+        return 1
     except (LookupError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except IntegrityError:
-        print(f"error: the line {args.line} already belongs to a business", file=sys.stderr)
         return 1
 
 
@@ -61,8 +60,10 @@ def _run(args: argparse.Namespace, store: BusinessStore) -> int:
     elif args.business_command == "export":
         print(store.export_yaml(args.id), end="")
     else:
-        store.import_yaml(args.id, args.file.read_text())
+        notes = store.import_yaml(args.id, args.file.read_text(encoding="utf-8"))
         print(f"profile of business {args.id} updated from {args.file}")
+        for note in notes:
+            print(f"note: {note}")
     return 0
 
 
