@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from storage.businesses import to_profile
 from storage.db import iso as _iso
 from storage.db import session_factory
+from storage.erasure import erase_call
+from storage.fields import caller_id
 from storage.models import Business, Call, TranscriptSegment, Turn
 from storage.outcomes import outcome_details
 from storage.profiles import BusinessProfile
@@ -42,6 +47,43 @@ class TurnRecord:
 
 RANK = {"abandoned": 1, "answered": 2, "handed_off": 3, "message_taken": 4, "booked": 5}
 
+# Statuses of a call not finished yet. `interrupted` is a call whose process died before
+# finishing it, closed by storage.recovery.
+LIVE_STATUSES = ("ringing", "in_progress")
+# A live call with no sign of life (CallStore.open_call, mark_in_progress, append_line,
+# touch) for this long is taken for one whose process died: recovery closes it, privacy
+# deletion anonymizes it at once. The service calls `touch` more often than this.
+STALE_AFTER = timedelta(minutes=10)
+
+_INCARNATION = secrets.token_hex(6)
+
+
+def process_owner() -> str:
+    """This process, as `calls.owner` names it: host, pid and a token drawn at import, so
+    a restarted service with the same pid (PID 1 in a container) is a different owner."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{_INCARNATION}"
+
+
+def utc(dt: datetime) -> datetime:
+    """A stored timestamp as an aware UTC datetime (SQLite drops the offset)."""
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def last_activity(call: Call) -> datetime:
+    return utc(call.last_activity_at or call.started_at)
+
+
+def is_stale(call: Call, now: datetime, stale_after: timedelta = STALE_AFTER) -> bool:
+    """A live call that showed no sign of life for `stale_after`: its process is gone."""
+    return call.status in LIVE_STATUSES and now - last_activity(call) >= stale_after
+
+
+def _offset_ms(call: Call, stream_started_at: datetime | None) -> int:
+    """Where a stream's line offsets start on the call's own clock (ms since started_at)."""
+    if stream_started_at is None:
+        return 0
+    return max(0, int((stream_started_at - utc(call.started_at)).total_seconds() * 1000))
+
 
 @dataclass
 class FinishedCall:
@@ -57,8 +99,9 @@ class FinishedCall:
 
 
 class CallStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, owner: str | None = None) -> None:
         self._sessions = session_factory(engine)
+        self.owner = owner or process_owner()
 
     def call_context(self, call_sid: str) -> tuple[BusinessProfile, str] | None:
         """The business a call reached and the caller's number."""
@@ -71,7 +114,10 @@ class CallStore:
             return (to_profile(call.business), call.from_number) if call else None
 
     def open_call(self, call_sid: str, business_id: int, from_number: str, to_number: str) -> None:
-        """Idempotent: Twilio retries a webhook that timed out."""
+        """Idempotent: Twilio retries a webhook that timed out. Numbers are stored through
+        storage.fields.caller_id: a SIP caller id is kept, an absurdly long one is shortened
+        to a stable form instead of failing the call."""
+        now = datetime.now(UTC)
         with self._sessions.begin() as s:
             if s.scalar(select(Call.id).where(Call.call_sid == call_sid)) is not None:
                 return
@@ -79,27 +125,80 @@ class CallStore:
                 Call(
                     call_sid=call_sid,
                     business_id=business_id,
-                    from_number=from_number,
-                    to_number=to_number,
+                    from_number=caller_id(from_number),
+                    to_number=caller_id(to_number),
                     status="ringing",
-                    started_at=datetime.now(UTC),
+                    started_at=now,
+                    last_activity_at=now,
                 )
             )
 
     def mark_in_progress(self, call_sid: str, stream_sid: str) -> None:
+        """The stream started in this process: it owns the call until finalize."""
         with self._sessions.begin() as s:
             call = s.scalar(select(Call).where(Call.call_sid == call_sid))
             if call is not None:
                 call.status, call.stream_sid = "in_progress", stream_sid
+                call.owner, call.last_activity_at = self.owner, datetime.now(UTC)
+
+    def touch(self, call_sid: str) -> None:
+        """Heartbeat while a stream is open (the service calls it every 30 s or so, from a
+        worker thread): a long silence is not taken for a crash (see STALE_AFTER)."""
+        with self._sessions.begin() as s:
+            s.execute(
+                update(Call)
+                .where(Call.call_sid == call_sid, Call.status.in_(LIVE_STATUSES))
+                .values(last_activity_at=datetime.now(UTC))
+            )
+
+    def append_line(
+        self, call_sid: str, segment: SegmentRecord, stream_started_at: datetime | None
+    ) -> bool:
+        """Keep one transcript line as soon as it is said (caller or agent), so a process
+        that dies mid-call loses nothing said before. Synchronous: call it from a worker
+        thread, for each line, with the stream's start time (the same `stream_started_at`
+        finalize gets; offsets are shifted by it exactly as finalize shifts them).
+
+        The line is provisional: `finalize` for the same stream replaces the stream's
+        provisional lines with its final set (which has the interrupted/heard_text flags),
+        so nothing is kept twice; if the process dies first, storage.recovery keeps them as
+        the transcript. Returns False, storing nothing, for an unknown call or one whose
+        caller's data was deleted while it was live."""
+        now = datetime.now(UTC)
+        with self._sessions.begin() as s:
+            # The row lock (PostgreSQL) orders two lines of one call written at once.
+            call = s.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
+            if call is None or call.erased:
+                return False
+            offset = _offset_ms(call, stream_started_at)
+            seq = s.scalar(
+                select(func.coalesce(func.max(TranscriptSegment.seq) + 1, 0)).where(
+                    TranscriptSegment.call_id == call.id
+                )
+            )
+            s.add(
+                TranscriptSegment(
+                    call_id=call.id,
+                    seq=seq,
+                    speaker=segment.speaker,
+                    text=segment.text,
+                    start_ms=segment.start_ms + offset,
+                    end_ms=segment.end_ms + offset,
+                    interrupted=segment.interrupted,
+                    heard_text=segment.heard_text,
+                    provisional=True,
+                )
+            )
+            if call.status in LIVE_STATUSES:
+                call.last_activity_at = now
+            return True
 
     def finalize(self, done: FinishedCall) -> None:
         with self._sessions.begin() as s:
             call = s.scalar(select(Call).where(Call.call_sid == done.call_sid))
             if call is None:
                 raise LookupError(f"no call {done.call_sid}")
-            started = (
-                call.started_at if call.started_at.tzinfo else call.started_at.replace(tzinfo=UTC)
-            )
+            started = utc(call.started_at)
             call.stream_sid = done.stream_sid or call.stream_sid
             call.status = done.status
             # A call can have two streams (the agent takes a message after an unanswered
@@ -109,19 +208,39 @@ class CallStore:
             call.ended_at = done.ended_at
             call.duration_s = round((done.ended_at - started).total_seconds(), 3)
             call.bad_messages += done.bad_messages
-            offset = 0
-            if done.stream_started_at is not None:
-                offset = max(0, int((done.stream_started_at - started).total_seconds() * 1000))
-            seq0, turn0 = len(call.segments), len(call.turns)
-            for i, seg in enumerate(done.segments):
-                shifted = {
-                    **vars(seg),
-                    "start_ms": seg.start_ms + offset,
-                    "end_ms": seg.end_ms + offset,
-                }
-                call.segments.append(TranscriptSegment(seq=seq0 + i, **shifted))
-            for t in done.turns:
-                call.turns.append(Turn(**{**vars(t), "index": turn0 + t.index}))
+            offset = _offset_ms(call, done.stream_started_at)
+            # This stream's lines kept as they were said give way to the final set. An
+            # earlier stream's lines are final already (its own finalize ran first) and
+            # start before this stream's offset.
+            s.execute(
+                delete(TranscriptSegment).where(
+                    TranscriptSegment.call_id == call.id,
+                    TranscriptSegment.provisional.is_(True),
+                    TranscriptSegment.start_ms >= offset,
+                )
+            )
+            if call.erased:  # the caller's data was deleted while the call was live
+                erase_call(s, call)
+                return
+            self._append_final(s, call, done, offset)
+
+    @staticmethod
+    def _append_final(s: Session, call: Call, done: FinishedCall, offset: int) -> None:
+        seq0 = s.scalar(
+            select(func.coalesce(func.max(TranscriptSegment.seq) + 1, 0)).where(
+                TranscriptSegment.call_id == call.id
+            )
+        )
+        turn0 = s.scalar(select(func.count()).select_from(Turn).where(Turn.call_id == call.id))
+        for i, seg in enumerate(done.segments):
+            shifted = {
+                **vars(seg),
+                "start_ms": seg.start_ms + offset,
+                "end_ms": seg.end_ms + offset,
+            }
+            s.add(TranscriptSegment(call_id=call.id, seq=seq0 + i, **shifted))
+        for t in done.turns:
+            s.add(Turn(**{**vars(t), "call_id": call.id, "index": turn0 + t.index}))
 
     def list_calls(self, limit: int = 50) -> list[dict[str, Any]]:
         with self._sessions() as s:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from storage.db import session_factory
+from storage.fields import caller_id
 from storage.models import ConsentRecord
 
 
@@ -29,7 +30,7 @@ class ConsentStore:
             s.add(
                 ConsentRecord(
                     business_id=business_id,
-                    phone=phone.strip(),
+                    phone=caller_id(phone),
                     channel=channel,
                     opt_in=opt_in,
                     source=source,
@@ -46,7 +47,7 @@ class ConsentStore:
                 select(ConsentRecord.opt_in)
                 .where(
                     ConsentRecord.business_id == business_id,
-                    ConsentRecord.phone == phone.strip(),
+                    ConsentRecord.phone == caller_id(phone),
                     ConsentRecord.channel == channel,
                 )
                 # id breaks ties between records written within the same clock tick

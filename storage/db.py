@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,9 +26,42 @@ def iso(dt: datetime | None, tz: tzinfo | str | None = None) -> str | None:
     return dt.isoformat()
 
 
-def make_engine(url: str) -> Engine:
+# Defaults for make_engine: a database that stops answering must fail a request in seconds
+# (the caller hears an apology, the finished call goes to the journal), not hang a worker.
+CONNECT_TIMEOUT_S = 3.0
+STATEMENT_TIMEOUT_S = 5.0
+POOL_TIMEOUT_S = 5.0
+SQLITE_BUSY_TIMEOUT_S = 5.0
+
+
+def make_engine(
+    url: str,
+    *,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    statement_timeout_s: float | None = STATEMENT_TIMEOUT_S,
+    pool_timeout_s: float = POOL_TIMEOUT_S,
+    sqlite_busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+) -> Engine:
+    """An engine whose errors never print bound parameters (they carry caller numbers and
+    transcript text into logs), with bounded waits:
+
+    - `connect_timeout_s` (PostgreSQL): opening a connection;
+    - `statement_timeout_s` (PostgreSQL, None: none): the server cancels a longer statement
+      (migrations and long maintenance lift it for their own transaction, see
+      `unbounded_statements`);
+    - `pool_timeout_s`: waiting for a free pooled connection;
+    - `sqlite_busy_timeout_s` (SQLite): waiting for another writer's lock.
+
+    `connect_timeout` or `options` given in a PostgreSQL URL win over these."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
+        pool_args = {} if memory else {"pool_timeout": pool_timeout_s}
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": sqlite_busy_timeout_s},
+            hide_parameters=True,
+            **pool_args,  # type: ignore[arg-type]
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -38,7 +71,29 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args: dict[str, object] = {}
+    if url.startswith("postgresql"):
+        query = make_url(url).query
+        if "connect_timeout" not in query:
+            connect_args["connect_timeout"] = max(1, round(connect_timeout_s))
+        if statement_timeout_s is not None and "options" not in query:
+            ms = max(1, round(statement_timeout_s * 1000))
+            connect_args["options"] = f"-c statement_timeout={ms}"
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_timeout=pool_timeout_s,
+        hide_parameters=True,
+        connect_args=connect_args,
+    )
+
+
+def unbounded_statements(conn: Connection | Session) -> None:
+    """Lift the statement timeout for the current transaction only (PostgreSQL; SQLite has
+    none): schema migrations and bulk maintenance may legitimately run longer."""
+    bind = conn.get_bind() if isinstance(conn, Session) else conn
+    if bind.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
 
 
 def alembic_config() -> Config:
@@ -51,6 +106,7 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision and seed the demo business if empty."""
     cfg = alembic_config()
     with engine.begin() as conn:
+        unbounded_statements(conn)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     from storage.businesses import seed_demo

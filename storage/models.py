@@ -3,13 +3,47 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    event,
+    false,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class FieldTooLong(ValueError):
+    """A value longer than its column, refused before the database sees it (PostgreSQL
+    would refuse it deep in the driver, SQLite would keep it). Names the column and the
+    lengths, never the value."""
+
+
+@event.listens_for(Base, "before_insert", propagate=True)
+@event.listens_for(Base, "before_update", propagate=True)
+def _check_lengths(mapper: Mapper[Any], _connection: Any, target: Any) -> None:
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        limit = getattr(column.type, "length", None)
+        if limit is None or not isinstance(column.type, String):
+            continue
+        value = target.__dict__.get(prop.key)
+        if isinstance(value, str) and len(value) > limit:
+            raise FieldTooLong(
+                f"{mapper.local_table.name}.{column.name}: {len(value)} characters "
+                f"(at most {limit})"
+            )
 
 
 class Business(Base):
@@ -57,15 +91,23 @@ class Call(Base):
     call_sid: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     stream_sid: Mapped[str | None] = mapped_column(String(64))
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
-    from_number: Mapped[str] = mapped_column(String(32))
-    to_number: Mapped[str] = mapped_column(String(32))
-    # ringing -> in_progress -> completed | failed
+    # Caller-supplied: E.164, or a SIP caller id (see storage.fields.caller_id)
+    from_number: Mapped[str] = mapped_column(String(255))
+    to_number: Mapped[str] = mapped_column(String(255))
+    # ringing -> in_progress -> completed | failed; interrupted: left open by a process that
+    # died mid-call and closed by storage.recovery (the transcript is what was said until then)
     status: Mapped[str] = mapped_column(String(16), default="ringing")
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     duration_s: Mapped[float | None] = mapped_column(Float)
     outcome: Mapped[str | None] = mapped_column(String(32))
     bad_messages: Mapped[int] = mapped_column(Integer, default=0)
+    # Sign of life while ringing or in progress (open, stream start, each transcript line,
+    # heartbeats) and the process holding the stream: how recovery tells a crash from a call.
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    owner: Mapped[str | None] = mapped_column(String(128))
+    # The caller's data was deleted while the call was live: nothing personal is kept for it.
+    erased: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     business: Mapped[Business] = relationship()
     segments: Mapped[list[TranscriptSegment]] = relationship(
@@ -87,6 +129,9 @@ class TranscriptSegment(Base):
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
     # For an interrupted agent line: the sentences whose marks came back.
     heard_text: Mapped[str | None] = mapped_column(Text)
+    # Written as it was said (CallStore.append_line); replaced by the final lines when the
+    # stream ends, kept as final by recovery when the process died first.
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Turn(Base):
@@ -116,7 +161,7 @@ class Booking(Base):
     duration_minutes: Mapped[int] = mapped_column(Integer)
     service: Mapped[str | None] = mapped_column(String(100))
     name: Mapped[str | None] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(255))
     address: Mapped[str | None] = mapped_column(Text)
     problem: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="confirmed")
@@ -130,7 +175,7 @@ class Message(Base):
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
     name: Mapped[str | None] = mapped_column(String(200))
-    callback_number: Mapped[str | None] = mapped_column(String(32))
+    callback_number: Mapped[str | None] = mapped_column(String(255))
     reason: Mapped[str | None] = mapped_column(Text)
     best_time: Mapped[str | None] = mapped_column(String(200))
     text: Mapped[str | None] = mapped_column(Text)
@@ -163,7 +208,7 @@ class ConsentRecord(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
-    phone: Mapped[str] = mapped_column(String(32), index=True)
+    phone: Mapped[str] = mapped_column(String(255), index=True)
     channel: Mapped[str] = mapped_column(String(16), default="sms")
     opt_in: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str] = mapped_column(String(32))  # call | sms_keyword | admin
@@ -178,7 +223,7 @@ class SmsMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
     call_sid: Mapped[str | None] = mapped_column(String(64))
-    to_number: Mapped[str] = mapped_column(String(32), index=True)
+    to_number: Mapped[str] = mapped_column(String(255), index=True)
     purpose: Mapped[str] = mapped_column(String(32))  # booking_confirmation | dispatcher_alert
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))  # sent | refused | failed

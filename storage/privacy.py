@@ -12,16 +12,24 @@ import hmac
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.calls import call_summary, segment_json, turn_json
+from storage.calls import (
+    LIVE_STATUSES,
+    call_summary,
+    is_stale,
+    segment_json,
+    turn_json,
+)
 from storage.db import iso as _iso
 from storage.db import session_factory
+from storage.erasure import DELETED_NUMBER
+from storage.fields import caller_id
 from storage.models import (
     AuditEntry,
     Booking,
@@ -38,11 +46,13 @@ from storage.models import (
 from storage.outcomes import booking_json, message_json
 from storage.recordings import RecordingError, RecordingInfo, RecordingStore
 
-DELETED_NUMBER = "deleted"  # what a deleted caller's calls keep as from_number
-# A call still ringing or in progress keeps its number, so that deleting again after it ends
-# finds it; one "in progress" for longer than this is a crashed call, and is anonymized.
-ACTIVE_CALL_WINDOW = timedelta(hours=6)
-LIVE_STATUSES = ("ringing", "in_progress")
+# Deletion is never put off by a call that has not ended:
+# - a live call (ringing or in progress, with a sign of life within STALE_AFTER) loses what
+#   it stored so far (lines, files, messages) and is marked `erased`: it keeps its number
+#   until it ends (the session still needs it), then CallStore.finalize stores no personal
+#   data for it and anonymizes it; RecordingStore.keep drops its file;
+# - a call left live by a dead process (no sign of life for STALE_AFTER) is anonymized at
+#   once, its unregistered recording files removed (storage.recovery closes it later).
 
 
 def write_audit(
@@ -76,10 +86,11 @@ def phone_ref(key: bytes, business_id: int, phone: str) -> str:
 
 
 def _phone(phone: str) -> str:
+    """As stored (storage.fields.caller_id), so a long SIP id finds its calls."""
     phone = phone.strip()
     if not phone or phone == DELETED_NUMBER:
         raise ValueError(f"not a phone number: {phone!r}")
-    return phone
+    return caller_id(phone)
 
 
 def _business(s: Session, business_id: int) -> Business:
@@ -365,8 +376,8 @@ def _count(s: Session, model: Any, where: Any) -> int:
 
 
 def _live(call: Call, now: datetime) -> bool:
-    started = call.started_at if call.started_at.tzinfo else call.started_at.replace(tzinfo=UTC)
-    return call.status in LIVE_STATUSES and now - started < ACTIVE_CALL_WINDOW
+    """Ringing or in progress, and not left so by a dead process."""
+    return call.status in LIVE_STATUSES and not is_stale(call, now)
 
 
 def caller_summary(engine: Engine, business_id: int, phone: str) -> dict[str, int]:
@@ -400,10 +411,13 @@ def delete_caller(
 ) -> dict[str, Any]:
     """Delete what `business_id` keeps about `phone`; returns what was done (counts).
 
-    Gone: transcripts, turns, recordings (files, then rows), messages; bookings keep their
-    slot, service and status but lose name, phone, address and problem; handoffs lose their
-    summary; SMS to the number (or about its calls) lose body and error. Calls stay, with
-    `from_number` = "deleted", as anonymous statistics. Consent records are kept. Idempotent."""
+    Gone: transcripts, turns, recordings (files, then rows; also files a crash left with no
+    row), messages; bookings keep their slot, service and status but lose name, phone,
+    address and problem; handoffs lose their summary; SMS to the number (or about its
+    calls) lose body and error. Calls stay, with `from_number` = "deleted", as anonymous
+    statistics. Consent records are kept. Idempotent. Never put off by a call that has not
+    ended (see the rules at the top): `calls_in_progress` counts live calls whose number is
+    kept until they end, with nothing personal stored for them after this."""
     phone = _phone(phone)
     now = datetime.now(UTC)
     sessions = session_factory(engine)
@@ -411,12 +425,19 @@ def delete_caller(
         _business(s, business_id)
         scope = _scope(s, business_id, phone)
         infos = recording_infos(s, recordings, scope.recordings(), business_id)
+        sids = scope.call_sids
 
     # Files first: a row left behind by a crash is an honest record, a file would not be.
     files = 0
     for info in infos:
         files += info.path.exists()
         recordings.delete(info)
+    # Files with no row: a process that died mid-call, or a call still being recorded (its
+    # writer goes on into the unlinked file, which RecordingStore.keep then drops).
+    for sid in sids:
+        for path in recordings.files_of(sid):
+            path.unlink(missing_ok=True)
+            files += 1
 
     with sessions.begin() as s:
         scope = _scope(s, business_id, phone)  # again, inside the transaction that changes it
@@ -456,6 +477,10 @@ def delete_caller(
             update(Call)
             .where(Call.id.in_([i for i in ids if i not in live]))
             .values(from_number=DELETED_NUMBER)
+        )
+        # Not ended yet (live or crashed): whatever they still produce is not kept.
+        s.execute(
+            update(Call).where(Call.id.in_(ids), Call.status.in_(LIVE_STATUSES)).values(erased=True)
         )
         summary["consent_records_kept"] = _count(s, ConsentRecord, scope.consent())
         write_audit(

@@ -9,12 +9,31 @@ from sqlalchemy import Engine, func, select
 
 from storage.consent import ConsentStore
 from storage.db import session_factory
+from storage.fields import caller_id, clip
 from storage.models import Booking, Call, Handoff, Message
 from storage.profiles import Dispatcher
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+_NUMBERS = {"phone", "callback_number"}
+
+
+def _fit(model: type, fields: dict[str, Any]) -> dict[str, Any]:
+    """What the dialogue heard, made to fit its columns (storage.fields): numbers through
+    caller_id, other short text clipped to the column's length."""
+    table = model.__table__  # type: ignore[attr-defined]
+    fitted = dict(fields)
+    for key, value in fields.items():
+        if not isinstance(value, str) or key not in table.c:
+            continue
+        if key in _NUMBERS:
+            fitted[key] = caller_id(value)
+        elif (limit := getattr(table.c[key].type, "length", None)) is not None:
+            fitted[key] = clip(value, limit)
+    return fitted
 
 
 class ReceptionStore:
@@ -60,7 +79,10 @@ class ReceptionStore:
                 call_id=self._call_id(s, call_sid),
                 created_at=_now(),
                 status="confirmed",
-                **{**fields, "scheduled_for": fields["scheduled_for"].astimezone(UTC)},
+                **{
+                    **_fit(Booking, fields),
+                    "scheduled_for": fields["scheduled_for"].astimezone(UTC),
+                },
             )
             s.add(booking)
             s.flush()
@@ -72,7 +94,7 @@ class ReceptionStore:
                 business_id=business_id,
                 call_id=self._call_id(s, call_sid),
                 created_at=_now(),
-                **fields,
+                **_fit(Message, fields),
             )
             s.add(message)
             s.flush()
@@ -93,7 +115,7 @@ class ReceptionStore:
                 dispatcher_id=dispatcher.id if dispatcher else None,
                 dispatcher_name=dispatcher.name if dispatcher else None,
                 dispatcher_phone=dispatcher.phone if dispatcher else None,
-                reason=reason,
+                reason=clip(reason, 64),
                 summary=summary,
                 requested_at=_now(),
             )

@@ -8,6 +8,7 @@ WAV whose header is computed from what was actually written."""
 from __future__ import annotations
 
 import base64
+import glob
 import os
 import secrets
 import struct
@@ -128,6 +129,18 @@ def decrypted_pcm(path: Path, key: bytes) -> Iterator[bytes]:
             index += 1
 
 
+def readable_pcm_bytes(path: Path, key: bytes) -> int:
+    """How much audio a file holds, up to its last complete record (a file cut short by a
+    crash reads up to there; see decrypted_pcm). Raises RecordingError for a wrong key or
+    a tampered record."""
+    return sum(len(chunk) for chunk in decrypted_pcm(path, key))
+
+
+def call_sid_of(path: Path) -> str:
+    """The call a recording file belongs to, from its name (`<call_sid>-<random>.rec`)."""
+    return path.name.rsplit("-", 1)[0]
+
+
 def wav_header(pcm_bytes: int) -> bytes:
     return (
         b"RIFF"
@@ -171,28 +184,61 @@ class RecordingStore:
 
     def keep(self, call_sid: str, writer: EncryptedWriter) -> bool:
         """After the stream: register the closed writer's file, or remove it if no audio
-        ever reached it. Every file on disk has its row, so retention can find it."""
-        if writer.pcm_bytes == 0:
+        ever reached it or the caller's data was deleted while the call was live. Every
+        file on disk has its row, so retention can find it."""
+        if writer.pcm_bytes == 0 or self._erased(call_sid):
             writer.path.unlink(missing_ok=True)
             return False
         self.save(call_sid, writer)
         return True
 
+    def _erased(self, call_sid: str) -> bool:
+        with self._sessions() as s:
+            return bool(s.scalar(select(Call.erased).where(Call.call_sid == call_sid)))
+
     def save(self, call_sid: str, writer: EncryptedWriter) -> None:
         """Register a closed writer's file with its call."""
+        self.register(call_sid, writer.path, round(writer.duration_s, 2))
+
+    def register(
+        self, call_sid: str, path: Path, duration_s: float, created_at: datetime | None = None
+    ) -> bool:
+        """Register a file under the recordings directory with its call. Idempotent: a file
+        already registered (say by recovery, then by the stream's own `keep`) keeps its one
+        row; returns False then."""
+        relative = str(path.relative_to(self.directory))
         with self._sessions.begin() as s:
-            call_id = s.scalar(select(Call.id).where(Call.call_sid == call_sid))
+            # Locked (PostgreSQL) so two processes registering the same file wait in turn.
+            call_id = s.scalar(select(Call.id).where(Call.call_sid == call_sid).with_for_update())
             if call_id is None:
                 raise LookupError(f"no call {call_sid}")
+            if s.scalar(select(Recording.id).where(Recording.path == relative)) is not None:
+                return False
             s.add(
                 Recording(
                     call_id=call_id,
-                    path=str(writer.path.relative_to(self.directory)),
-                    bytes=writer.path.stat().st_size,
-                    duration_s=round(writer.duration_s, 2),
-                    created_at=datetime.now(UTC),
+                    path=relative,
+                    bytes=path.stat().st_size,
+                    duration_s=duration_s,
+                    created_at=created_at or datetime.now(UTC),
                 )
             )
+            return True
+
+    def unregistered(self) -> list[Path]:
+        """Encrypted files under the directory that no Recording row points to."""
+        if not self.directory.is_dir():
+            return []
+        with self._sessions() as s:
+            known = set(s.scalars(select(Recording.path)))
+        files = self.directory.rglob("*.rec")
+        return sorted(p for p in files if str(p.relative_to(self.directory)) not in known)
+
+    def files_of(self, call_sid: str) -> list[Path]:
+        """Every file written for a call, registered or not (names start with its SID)."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(self.directory.rglob(f"{glob.escape(call_sid)}-*.rec"))
 
     def for_call(self, call_sid: str) -> RecordingInfo | None:
         """The call's (first) recording."""

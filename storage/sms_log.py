@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from storage.db import session_factory
+from storage.fields import caller_id
 from storage.models import SmsMessage
 
 STATUSES = ("sent", "refused", "failed")
@@ -34,7 +35,7 @@ class SmsLog:
             row = SmsMessage(
                 business_id=business_id,
                 call_sid=call_sid,
-                to_number=to_number,
+                to_number=caller_id(to_number),
                 purpose=purpose,
                 body=body,
                 status=status,

@@ -409,15 +409,24 @@ def test_delete_twice_changes_nothing_the_second_time(world: World) -> None:
     assert again["consent_records_kept"] == 2
 
 
-def test_a_call_in_progress_keeps_its_number_until_deleted_again(world: World) -> None:
+def test_a_call_in_progress_keeps_its_number_until_it_ends_and_stores_nothing_more(
+    world: World,
+) -> None:
     CallStore(world.engine).open_call("CAlive", world.a, CALLER, "+15550100200")
     result = delete_caller(world.engine, world.store, world.a, CALLER, actor="cli")
     assert result["calls_anonymized"] == 2 and result["calls_in_progress"] == 1
     assert count(world.engine, Call, Call.call_sid == "CAlive", Call.from_number == CALLER) == 1
+    # The call goes on and ends: nothing personal is kept for it, and it is anonymized.
     make_call(world.engine, world.a, "CAlive", CALLER, ["Hello.", "Text me at 4 Pine Lane."])
-    again = delete_caller(world.engine, world.store, world.a, CALLER, actor="cli")
-    assert again["calls_anonymized"] == 1 and again["transcript_segments"] == 2
+    [live] = call_ids(world.engine, "CAlive")
+    assert count(world.engine, TranscriptSegment, TranscriptSegment.call_id == live) == 0
+    assert count(world.engine, Turn, Turn.call_id == live) == 0
     assert count(world.engine, Call, Call.from_number == CALLER, Call.business_id == world.a) == 0
+    with session_factory(world.engine)() as s:
+        call = s.get(Call, live)
+        assert call is not None and call.status == "completed" and call.duration_s is not None
+    again = delete_caller(world.engine, world.store, world.a, CALLER, actor="cli")
+    assert again["calls_anonymized"] == 0 and again["transcript_segments"] == 0
 
 
 def test_the_deleted_marker_is_not_a_phone_number(world: World) -> None:
