@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from openai.types.chat import ChatCompletionChunk
 
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
 from routing.llm_prompt import goodbye_line, greeting, system_prompt, transfer_line
-from routing.llm_tools import parse_arguments, sanitized_arguments, tool_schemas
+from routing.llm_tools import Rejection, parse_arguments, sanitized_arguments, tool_schemas
 from routing.policy import Policy
 from routing.tools import ReceptionTools
 from storage.profiles import BusinessProfile
@@ -31,6 +32,13 @@ Message = dict[str, Any]
 MAX_ROUNDS = 4  # model calls per caller turn; the last one may not call tools
 STILL_THERE = "Are you still there?"
 SORRY = "Sorry, I didn't catch that. Could you say it again?"
+UNAVAILABLE = {
+    "error": "unavailable",
+    "reason": "Our booking system can't be reached right now.",
+    "instructions": "Tell the caller honestly, then take their name, number and what it is "
+    "about so someone calls back.",
+}
+_SENTENCE_DONE = re.compile(r"[.!?]\s")  # what the session speaks: a sentence and what follows
 
 
 class ModelFailure(Exception):
@@ -82,6 +90,12 @@ class Turn:
     deadline: float  # loop time by which the caller must have heard something
     spoken: str = ""  # everything yielded to the caller this turn
 
+    @property
+    def heard(self) -> bool:
+        """A whole sentence went out. Words before it are held back by the session until the
+        sentence is complete: the caller hears nothing of them yet."""
+        return _SENTENCE_DONE.search(self.spoken) is not None
+
     def say(self, text: str, fresh: bool = False) -> Speak:
         """`fresh`: a new reply starts (a model's 2nd call, a fixed line): the session joins
         fragments as they are, so keep a space between sentences."""
@@ -101,13 +115,16 @@ class LLMPolicy:
         fallback: Policy,
         first_token_timeout_s: float = 2.0,
         turn_timeout_s: float = 8.0,
+        stall_timeout_s: float = 2.0,
     ) -> None:
         self.profile, self.tools, self.client, self.model = profile, tools, client, model
         self.fallback = fallback
         self.first_token_timeout_s = first_token_timeout_s
         self.turn_timeout_s = turn_timeout_s
+        self.stall_timeout_s = stall_timeout_s  # the longest pause between two chunks
         self.history: list[Message] = [{"role": "system", "content": system_prompt(profile, tools)}]
         self._tools = tool_schemas(profile)
+        self._offered = [t["function"]["name"] for t in self._tools]
         self._ids = itertools.count(1)
 
     # -- the Policy protocol ------------------------------------------------------------
@@ -201,13 +218,13 @@ class LLMPolicy:
             raise ModelFailure("the stream ended without a finish reason")
 
     def _budget(self, turn: Turn, reply: Reply, started: float) -> float:
-        """Seconds to wait for the next piece of the stream."""
+        """Seconds to wait for the next piece of the stream (asked right after the last)."""
         now = _now()
         if reply.progressed:
-            wait = self.turn_timeout_s  # between tokens: only a real stall counts
+            wait = self.stall_timeout_s  # between tokens: a model that stops has stalled
         else:
             wait = started + self.first_token_timeout_s - now
-        if not turn.spoken:  # the caller is waiting in silence: the turn deadline applies
+        if not turn.heard:  # the caller is waiting in silence: the turn deadline applies
             wait = min(wait, turn.deadline - now)
         return max(wait, 0.0)
 
@@ -236,16 +253,18 @@ class LLMPolicy:
         return None
 
     async def _run_tool(self, call: ToolCall) -> dict[str, Any]:
-        args = parse_arguments(call.name, call.arguments)
-        if isinstance(args, str):
-            log.info("rejected %s arguments %r: %s", call.name, call.arguments, args)
-            return {"error": args}
+        args = parse_arguments(call.name, call.arguments, self._offered)
+        if isinstance(args, Rejection):
+            # The kind only: the arguments are what the caller said (names, addresses).
+            log.info("rejected a %s call: %s", _tool_name(call.name), args.kind)
+            return {"error": args.message}
         try:
             # ReceptionTools are synchronous and touch the database.
             return await asyncio.to_thread(getattr(self.tools, call.name), **args)
-        except Exception:
-            log.exception("tool %s failed", call.name)
-            return {"error": f"{call.name} failed on our side. Apologise and take a message."}
+        except Exception as exc:
+            # Not the exception's text: a database error carries the statement's values.
+            log.error("tool %s failed: %s", call.name, type(exc).__name__)
+            return dict(UNAVAILABLE)
 
     def _record_tools(self, text: str, done: list[tuple[ToolCall, dict[str, Any]]]) -> None:
         """Only calls that ran, each with its result: a call without one breaks the next
@@ -277,8 +296,8 @@ class LLMPolicy:
                     async for part in parts:
                         said += part.text if isinstance(part, Speak) else ""
                         yield part
-            except Exception:
-                log.exception("the fallback policy failed too")
+            except Exception as exc:
+                log.error("the fallback policy failed too: %s", type(exc).__name__)
                 if not said.strip():
                     said += SORRY
                     yield Speak(SORRY)
@@ -297,6 +316,11 @@ class LLMPolicy:
             last["content"] += joint + text
         else:
             self.history.append({"role": "assistant", "content": text.lstrip()})
+
+
+def _tool_name(name: str) -> str:
+    """A tool name as the model sent it, fit for a log line (a made-up one is clipped)."""
+    return repr(name[:40]) if not name.isidentifier() or len(name) > 40 else name
 
 
 def _describe(exc: Exception, reply: Reply) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from routing.tools import SMS_CONSENT_WORDING, ReceptionTools
+from routing.tools import SMS_CONSENT_WORDING, ReceptionTools, can_book, can_transfer
 from storage.profiles import BusinessProfile
 
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -30,12 +30,12 @@ def greeting(profile: BusinessProfile) -> str:
 def system_prompt(profile: BusinessProfile, tools: ReceptionTools) -> str:
     now = tools.now()
     sections = [
-        f"You are the phone receptionist of {profile.name}, a plumbing and HVAC company. "
+        f"You are the phone receptionist of {profile.name}, a home-services business. "
         "You are on a live phone call: everything you write is spoken aloud by a voice.",
         _facts(profile, now, tools.caller_number),
         _STYLE,
         _emergencies(profile),
-        _booking(now),
+        _booking(now) if can_book(profile) else _no_booking(profile),
         _MESSAGES,
         _CLOSING,
     ]
@@ -46,12 +46,14 @@ def _facts(profile: BusinessProfile, now: datetime, caller: str) -> str:
     services = "; ".join(
         f"{s.name} (visits take about {s.visit_minutes} minutes)" for s in profile.services
     )
+    unknown = "not on file (don't guess: offer to have someone call back)"
+    has_hours = any(profile.hours_for(day) for day in range(7))
     lines = [
         f"Now: {now.strftime('%A, %B')} {now.day}, {now.year}, {_clock(now.time())} "
         f"(time zone {profile.timezone}).",
-        f"Opening hours: {opening_hours(profile)}.",
-        f"Services: {services or 'general plumbing and HVAC work'}.",
-        f"Service area: {', '.join(profile.service_area) or 'ask the caller where they are'}.",
+        f"Opening hours: {opening_hours(profile) if has_hours else unknown}.",
+        f"Services: {services or unknown}.",
+        f"Service area: {', '.join(profile.service_area) or unknown}.",
         f"The caller's number (caller ID): {caller}.",
     ]
     return "Facts (answer questions only from these):\n" + "\n".join(lines)
@@ -95,7 +97,7 @@ _STYLE = """How to speak:
 
 
 def _emergencies(profile: BusinessProfile) -> str:
-    dispatcher = profile.on_call
+    dispatcher = profile.on_call if can_transfer(profile) else None
     signs = ", ".join(profile.emergency_rules) or "flooding, a gas smell, sparks or smoke"
     gas = (
         "If the caller smells gas, first tell them to leave the house now and call the gas "
@@ -114,6 +116,12 @@ def _emergencies(profile: BusinessProfile) -> str:
         f"and a summary of what you know. Don't collect booking details first. {gas}, then "
         "hand off."
     )
+
+
+def _no_booking(profile: BusinessProfile) -> str:
+    return f"""Visits: this line can't book visits for {profile.name}. Never promise a technician,
+a visit or a time. For any job, take a message with take_message and tell the caller someone
+from {profile.name} will call them back."""
 
 
 def _booking(now: datetime) -> str:

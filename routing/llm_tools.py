@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from routing.tools import can_book, can_transfer
 from storage.profiles import BusinessProfile
 
 WHEN = (
@@ -26,6 +27,15 @@ class Param:
             "type": "boolean" if self.kind is bool else "string",
             "description": self.description,
         }
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Arguments that can't be used: `message` tells the model what to fix; `kind` is all
+    the log gets (never the values: they are the caller's name, address, problem)."""
+
+    kind: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -75,11 +85,23 @@ TOOLS: dict[str, ToolSpec] = {
 }
 
 
+def offered(profile: BusinessProfile) -> list[str]:
+    """The tools this business's profile can back: no booking without services and hours,
+    no transfer without a dispatcher on call."""
+    names = list(TOOLS)
+    if not can_book(profile):
+        names = [n for n in names if n not in ("check_availability", "book_appointment")]
+    if not can_transfer(profile):
+        names.remove("transfer_to_dispatcher")
+    return names
+
+
 def tool_schemas(profile: BusinessProfile) -> list[dict[str, Any]]:
     """OpenAI `tools=[...]`. Not `strict`: many OpenAI-compatible servers reject it."""
     services = ", ".join(s.name for s in profile.services)
     out = []
-    for name, spec in TOOLS.items():
+    for name in offered(profile):
+        spec = TOOLS[name]
         properties = {key: param.schema() for key, param in spec.params.items()}
         if name == "book_appointment" and services:
             properties["service"]["description"] += f" Services: {services}."
@@ -94,29 +116,40 @@ def tool_schemas(profile: BusinessProfile) -> list[dict[str, Any]]:
     return out
 
 
-def parse_arguments(name: str, raw: str) -> dict[str, Any] | str:
-    """The keyword arguments for ReceptionTools.<name>, or an error message for the model."""
-    spec = TOOLS.get(name)
+def parse_arguments(
+    name: str, raw: str, tools: list[str] | None = None
+) -> dict[str, Any] | Rejection:
+    """The keyword arguments for ReceptionTools.<name>, or a Rejection. `tools`: the names
+    offered to the model (all by default)."""
+    names = list(TOOLS) if tools is None else tools
+    spec = TOOLS.get(name) if name in names else None
     if spec is None:
-        return f"Unknown tool {name!r}. The tools are: {', '.join(TOOLS)}."
+        return Rejection(
+            "unknown tool", f"Unknown tool {name!r}. The tools are: {', '.join(names)}."
+        )
     try:
         args = json.loads(raw) if raw.strip() else {}
     except json.JSONDecodeError as exc:
-        return (f"The arguments for {name} are not valid JSON ({exc.msg} at character "
-                f"{exc.pos}). Call {name} again with a JSON object.")  # fmt: skip
+        return Rejection("invalid JSON", f"The arguments for {name} are not valid JSON "
+                         f"({exc.msg} at character {exc.pos}). Call {name} again with a JSON "
+                         "object.")  # fmt: skip
     if not isinstance(args, dict):
-        return f"The arguments for {name} must be a JSON object."
+        return Rejection("not an object", f"The arguments for {name} must be a JSON object.")
     problems = [f"unknown field {key!r}" for key in args if key not in spec.params]
+    kinds = {"unknown field"} if problems else set()
     for key, param in spec.params.items():
         value = args.get(key)
         if value is None:  # an optional field sent as null counts as not given
             if param.required:
                 problems.append(f"missing {key!r}")
+                kinds.add("missing field")
         elif type(value) is not param.kind:  # exact: JSON true is not a string, 1 not a bool
             problems.append(f"{key!r} must be a {param.schema()['type']}")
+            kinds.add("wrong type")
     if problems:
-        return (f"Invalid arguments for {name}: {'; '.join(problems)}. "
-                f"Call {name} again with corrected arguments.")  # fmt: skip
+        return Rejection(", ".join(sorted(kinds)), f"Invalid arguments for {name}: "
+                         f"{'; '.join(problems)}. Call {name} again with corrected "
+                         "arguments.")  # fmt: skip
     return {key: value for key, value in args.items() if value is not None}
 
 

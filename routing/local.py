@@ -5,8 +5,10 @@ dispatcher, takes messages, and answers what the profile answers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from routing import calendar, intents
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
@@ -14,7 +16,17 @@ from routing.spoken import normalize_address
 from routing.tools import SMS_CONSENT_WORDING, ReceptionTools
 from storage.profiles import BusinessProfile
 
+log = logging.getLogger(__name__)
+
 ANYTHING_ELSE = "Is there anything else I can help you with?"
+CANT_BOOK_NOW = (
+    "Sorry, I can't reach our booking system right now. Let me take your details so "
+    "someone calls you back."
+)
+TROUBLE = (
+    "Sorry, I'm having trouble with our system right now. Let me take your details so "
+    "someone calls you back."
+)
 
 
 @dataclass
@@ -33,6 +45,7 @@ class Note:
     name: str | None = None
     callback: str | None = None
     best_time: str | None = None
+    text: str | None = None  # more than the reason: what a booking had gathered
 
 
 class LocalPolicy:
@@ -62,6 +75,7 @@ class LocalPolicy:
     async def after_missed_transfer(self, reason: str) -> AsyncIterator[ReplyPart]:
         """The dispatcher did not pick up: take a message for an urgent call back."""
         self.note = Note(reason=reason)
+        self._remember()
         self.awaiting = "msg_name"
         yield Speak(
             "Sorry, our dispatcher couldn't pick up. I'll take a message so they can "
@@ -69,7 +83,18 @@ class LocalPolicy:
         )
 
     async def respond(self, caller_text: str) -> AsyncIterator[ReplyPart]:
-        for part in await self._decide(caller_text):
+        try:
+            parts = await self._decide(caller_text)
+        except Exception as exc:  # never silence: the caller hears why and the call goes on
+            log.error(
+                "call %s: the local policy failed (%s), taking a message",
+                self.tools.call_sid,
+                type(exc).__name__,
+            )
+            parts = self._to_message(TROUBLE)
+        finally:
+            self._remember()
+        for part in parts:
             yield part
 
     async def _decide(self, text: str) -> list[ReplyPart]:
@@ -99,17 +124,20 @@ class LocalPolicy:
             self.note = Note(reason=text.strip())
             return self._ask("msg_name", "I can take a message for the team. May I have your name?")
         if intents.has_any(text, intents.BOOKING) or self._service_named(text):
+            if not self.tools.can_book:  # nothing to book: no technician is promised
+                self.note = Note(reason=text.strip())
+                return self._ask(
+                    "msg_name",
+                    f"I'm sorry to hear that. I'll have someone from {self.profile.name} "
+                    "call you back. May I have your name?",
+                )
             self.booking = Booking(problem=text.strip())
             return await self._next_for_booking(
                 self.booking, text, "I'm sorry to hear that. I can get a technician out to you."
             )
         if self.awaiting == "anything_else" and intents.is_yes(text):
             return self._ask(None, "Sure, what else can I help with?")
-        return self._ask(
-            None,
-            "I can book a visit, connect you with our on-call dispatcher, or "
-            "take a message. What can I do for you?",
-        )
+        return self._ask(None, f"{self._menu()} What can I do for you?")
 
     async def _answer_awaited(self, text: str) -> list[ReplyPart]:
         b, n = self.booking, self.note
@@ -134,8 +162,13 @@ class LocalPolicy:
                 return self._ask("time", "No problem. What day and time would work better?")
             case "sms":
                 agreed = intents.is_yes(text)
-                await asyncio.to_thread(self.tools.record_sms_consent, agreed)
+                result = await self._use(self.tools.record_sms_consent, agreed)
                 reply = "Great, we'll text you a confirmation." if agreed else "No problem."
+                if agreed and not result.get("recorded"):
+                    reply = (
+                        "Sorry, I can't save that right now, so we won't text you this time. "
+                        "Your visit is still booked."
+                    )
                 return self._ask("anything_else", f"{reply} {ANYTHING_ELSE}")
             case "msg_name" if n:
                 n.name = intents.extract_name(text) or text.strip(" .")
@@ -150,14 +183,17 @@ class LocalPolicy:
                 return self._ask("msg_time", "And when is the best time to call you back?")
             case "msg_time" if n:
                 n.best_time = text.strip(" .")
-                await asyncio.to_thread(
+                self._remember()
+                await self._use(
                     self.tools.take_message,
                     n.name or "",
                     n.reason or "",
                     n.callback,
                     n.best_time,
-                    n.reason,
+                    n.text or n.reason,
                 )
+                # Stored now, or kept with this call and stored when it ends: either way
+                # the team gets it.
                 return self._ask(
                     "anything_else",
                     f"Thank you, {n.name or 'I have it'}. I'll pass "
@@ -186,7 +222,9 @@ class LocalPolicy:
             text = b.alternatives[0]
         elif b.alternatives and intents.has_any(text, ("second", "later", "other")):
             text = b.alternatives[min(1, len(b.alternatives) - 1)]
-        check = await asyncio.to_thread(self.tools.check_availability, text)
+        check = await self._use(self.tools.check_availability, text)
+        if check.get("unavailable"):
+            return self._booking_to_message(b)
         if check["available"]:
             b.when, b.alternatives = check["time"], []
             return self._ask(
@@ -202,13 +240,15 @@ class LocalPolicy:
         return self._ask("time", f"{check['reason']} I can offer {options}. Would that work?")
 
     async def _book(self, b: Booking) -> list[ReplyPart]:
-        result = await asyncio.to_thread(
+        result = await self._use(
             self.tools.book_appointment,
             b.name or "",
             b.address or "",
             b.problem or "",
             b.when or "",
         )
+        if result.get("unavailable"):
+            return self._booking_to_message(b)
         if not result["booked"]:
             b.when = None
             b.alternatives = result.get("alternatives", [])
@@ -227,17 +267,18 @@ class LocalPolicy:
         summary = _short(self.first_words or reason, 120)
         if self.booking and self.booking.address:
             summary += f" Address: {self.booking.address}."
-        result = await asyncio.to_thread(self.tools.transfer_to_dispatcher, reason, summary)
+        result = await self._use(self.tools.transfer_to_dispatcher, reason, summary)
         safety = (
             ("For your safety, please leave the house now and call the gas company from outside. ")
             if gas
             else ""
         )
-        if not result["transferring"]:
-            self.note = Note(reason=reason)
+        if not result.get("transferring"):
+            self.note = Note(reason=reason, text=self.first_words)
+            danger = "If anyone is in danger, call 911. " if reason.startswith("emergency") else ""
             return self._ask(
                 "msg_name",
-                f"{safety}Nobody is on call right now, so I'll take a "
+                f"{safety}{danger}Nobody is on call right now, so I'll take a "
                 "message for an urgent call back. What's your name?",
             )
         line = "I'm connecting you to our on-call dispatcher now."
@@ -249,6 +290,8 @@ class LocalPolicy:
     def _question(self, text: str) -> str | None:
         p, now = self.profile, self.tools.now()
         if intents.has_any(text, intents.HOURS) and not intents.has_any(text, intents.BOOKING):
+            if not any(p.hours_for(day) for day in range(7)):
+                return f"I don't have our opening hours. {self._call_back()}"
             hours = p.hours_for(now.weekday())
             if hours is None:
                 return "We're closed today."
@@ -260,11 +303,83 @@ class LocalPolicy:
             places = ", ".join(a for a in p.service_area if not a.isdigit())
             if asked:
                 return f"Yes, we serve {asked[0]}."
+            if not p.service_area:
+                return f"I don't have our service area. {self._call_back()}"
+            if not places:
+                return "We serve these ZIP codes: " + ", ".join(p.service_area) + "."
             return f"We serve {places}, and nearby ZIP codes."
         if intents.has_any(text, intents.SERVICES):
             names = [s.name for s in p.services]
-            return f"We do {', '.join(names[:-1])} and {names[-1]}." if names else None
+            if not names:
+                return f"I don't have our list of services. {self._call_back()}"
+            if len(names) == 1:
+                return f"We do {names[0]}."
+            return f"We do {', '.join(names[:-1])} and {names[-1]}."
         return None
+
+    def _call_back(self) -> str:
+        return f"I can have someone from {self.profile.name} call you back."
+
+    def _menu(self) -> str:
+        """What the line can do for this business: only what its profile allows."""
+        offers = []
+        if self.tools.can_book:
+            offers.append("book a visit")
+        if self.tools.can_transfer:
+            offers.append("connect you with our on-call dispatcher")
+        offers.append("take a message")
+        if len(offers) == 1:
+            return f"I can take a message and have someone from {self.profile.name} call you back."
+        return f"I can {', '.join(offers[:-1])}, or {offers[-1]}."
+
+    def _booking_to_message(self, b: Booking) -> list[ReplyPart]:
+        """The booking system can't be reached: what the caller told us becomes a message."""
+        return self._to_message(CANT_BOOK_NOW, b)
+
+    def _to_message(self, line: str, b: Booking | None = None) -> list[ReplyPart]:
+        b = b or self.booking
+        n = self.note or Note()
+        if b is not None:
+            n.reason = n.reason or b.problem
+            n.name = n.name or b.name
+            wanted = b.when or b.time_hint
+            details = [
+                n.reason or "",
+                f"Address: {b.address}." if b.address else "",
+                f"Asked for: {wanted}." if wanted else "",
+            ]
+            n.text = " ".join(x for x in details if x) or None
+        n.reason = n.reason or self.first_words or "call back"
+        self.note, self.booking = n, None
+        if not n.name:
+            return self._ask("msg_name", f"{line} May I have your name?")
+        return self._ask(
+            "msg_callback", f"{line} Is the number you're calling from the best one to reach you?"
+        )
+
+    async def _use(self, tool: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+        """A tool off the event loop (they touch the database). A failure the tool did not
+        handle itself reads as the system being unavailable: the dialogue goes on."""
+        try:
+            return await asyncio.to_thread(tool, *args)
+        except Exception as exc:
+            log.error(
+                "call %s: %s failed (%s)",
+                self.tools.call_sid,
+                getattr(tool, "__name__", "a tool"),
+                type(exc).__name__,
+            )
+            return {"unavailable": True, "reason": "Our system can't be reached right now."}
+
+    def _remember(self) -> None:
+        """Hand what the caller told us to the call's facts, for the end of the call."""
+        b, n = self.booking, self.note
+        if b is not None:
+            self.tools.hear(problem=b.problem, name=b.name, address=b.address)
+        if n is not None:
+            self.tools.hear(
+                problem=n.reason, name=n.name, callback=n.callback, best_time=n.best_time
+            )
 
     def _job(self, b: Booking) -> str:
         """How to name the job when reading a booking back."""

@@ -3,18 +3,49 @@ local policy calls them directly. Both get the same validation and the same reco
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from routing import calendar
+from routing import calendar, intents
 from routing.spoken import normalize_address, parse_when
 from storage.profiles import BusinessProfile, Dispatcher
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Events = Callable[[str, dict[str, Any]], None]
 
 SMS_CONSENT_WORDING = "May we text you a confirmation of this visit at this number?"
+UNAVAILABLE = "Our booking system can't be reached right now."
+# Words that alone say nothing a call back could act on.
+_SMALL_TALK = frozenset(
+    "hello hi hey hiya yes yeah yep no nope ok okay sure um uh er hm hmm mm ah oh bye goodbye "
+    "good morning afternoon evening thanks thank you very much is anyone there anybody still "
+    "can hear me are on the line sorry what wait hang on a second sec".split()
+)
+
+
+class StorageDown(Exception):
+    """The backend refused a write or a read: the call goes on without it."""
+
+
+def can_book(profile: BusinessProfile) -> bool:
+    """Visits can be booked: the business lists services and opening hours."""
+    return bool(profile.services) and any(profile.hours_for(day) for day in range(7))
+
+
+def can_transfer(profile: BusinessProfile) -> bool:
+    """Someone is on call to take a transferred call."""
+    dispatcher = profile.on_call
+    return dispatcher is not None and bool(dispatcher.phone)
+
+
+def substantive(line: str) -> bool:
+    """A caller line that says something beyond hello, yes, thanks and goodbye."""
+    return any(w not in _SMALL_TALK for w in intents.words(line))
 
 
 class ReceptionBackend(Protocol):
@@ -60,6 +91,11 @@ class CallFacts:
     sms_consent: bool | None = None
     ended: bool = False
     notes: list[str] = field(default_factory=list)
+    # What the caller told us so far (problem, name, address, callback, best_time), kept by
+    # the policies as the dialogue gathers it: a call that ends early still leaves a message.
+    heard: dict[str, str] = field(default_factory=dict)
+    # Writes the backend refused, as (kind, arguments), retried by save_unsaved().
+    unsaved: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def outcome(self, caller_spoke: bool) -> str:
         if self.booking:
@@ -89,6 +125,16 @@ class ReceptionTools:
         self._clock = clock or (lambda: datetime.now(UTC))
         self.facts = CallFacts()
 
+    # -- what the profile allows --------------------------------------------------------
+
+    @property
+    def can_book(self) -> bool:
+        return can_book(self.profile)
+
+    @property
+    def can_transfer(self) -> bool:
+        return can_transfer(self.profile)
+
     def now(self) -> datetime:
         return self._clock().astimezone(calendar.tz(self.profile))
 
@@ -116,20 +162,27 @@ class ReceptionTools:
             at = first[0]
         return at, None
 
+    # -- the tools ----------------------------------------------------------------------
+
     def check_availability(self, when: str) -> dict[str, Any]:
+        if not self.can_book:
+            return self._no_booking()
         at, problem = self.resolve_time(when)
         if at is None:
             return {"available": False, "reason": problem, "alternatives": []}
         now = self.now()
         reason = calendar.refusal(self.profile, at, now)
         slot = calendar.slot_for(self.profile, at)
-        if reason is None and slot is not None and self._free(slot):
-            return {
-                "available": True,
-                "time": at.isoformat(),
-                "spoken": calendar.speak_time(at, now),
-            }
-        alternatives = calendar.free_slots(self.profile, at, now, self._booked)
+        try:
+            if reason is None and slot is not None and self._free(slot):
+                return {
+                    "available": True,
+                    "time": at.isoformat(),
+                    "spoken": calendar.speak_time(at, now),
+                }
+            alternatives = calendar.free_slots(self.profile, at, now, self._booked)
+        except StorageDown:
+            return {"available": False, **_unavailable("take_message"), "alternatives": []}
         return {
             "available": False,
             "reason": reason or "That time is fully booked.",
@@ -140,6 +193,7 @@ class ReceptionTools:
     def book_appointment(
         self, name: str, address: str, problem: str, when: str, service: str | None = None
     ) -> dict[str, Any]:
+        self.hear(name=name, address=address, problem=problem)
         missing = [
             k
             for k, v in (("name", name), ("address", address), ("problem", problem), ("when", when))
@@ -164,13 +218,18 @@ class ReceptionTools:
             "problem": problem.strip(),
         }
         end = slot + timedelta(minutes=self.profile.slot_minutes)
-        booking_id = self.backend.book(
-            self.profile.id,
-            self.call_sid,
-            self.profile.visits_per_slot,
-            (calendar.utc(slot), calendar.utc(end)),
-            fields,
-        )
+        try:
+            booking_id = self._write(
+                "book",
+                self.backend.book,
+                self.profile.id,
+                self.call_sid,
+                self.profile.visits_per_slot,
+                (calendar.utc(slot), calendar.utc(end)),
+                fields,
+            )
+        except StorageDown:  # a visit nobody can see is no visit: the caller gets a message
+            return {"booked": False, **_unavailable("take_message")}
         if booking_id is None:  # another call took the last place meanwhile
             return {"booked": False, **self.check_availability(when)}
         booking = {"id": booking_id, **fields, "scheduled_for": at.isoformat()}
@@ -187,9 +246,14 @@ class ReceptionTools:
 
     def record_sms_consent(self, agreed: bool) -> dict[str, Any]:
         """The caller's answer to SMS_CONSENT_WORDING, kept as proof with time and call."""
-        self.backend.record_consent(
-            self.profile.id, self.caller_number, agreed, SMS_CONSENT_WORDING, self.call_sid
-        )
+        args = {"opt_in": agreed}
+        try:
+            self._write("consent", self._consent, **args)
+        except StorageDown:
+            # No proof of consent, no text: the answer is retried when the call ends.
+            self.facts.unsaved.append(("consent", args))
+            self.facts.sms_consent = agreed
+            return {"recorded": False, "sms_consent": agreed, **_unavailable("no_text")}
         self.facts.sms_consent = agreed
         if agreed and self.facts.booking:
             self.events(
@@ -203,10 +267,24 @@ class ReceptionTools:
         return {"recorded": True, "sms_consent": agreed}
 
     def transfer_to_dispatcher(self, reason: str, summary: str) -> dict[str, Any]:
+        """Hand the call to the on-call dispatcher. With nobody on call there is no handoff:
+        the caller gets an urgent message instead. The transfer does not wait on the
+        database: a refused write is retried when the call ends (the stream-ended webhook
+        can dial from memory)."""
         dispatcher = self.profile.on_call
-        handoff_id = self.backend.hand_off(
-            self.profile.id, self.call_sid, dispatcher, reason, summary
-        )
+        self.hear(problem=reason)
+        if not self.can_transfer:
+            return {
+                "transferring": False,
+                "dispatcher": None,
+                "reason": "Nobody is on call. Take an urgent message with take_message.",
+            }
+        args = {"reason": reason, "summary": summary}
+        try:
+            handoff_id = self._write("hand_off", self._hand_off, **args)
+        except StorageDown:
+            handoff_id = None
+            self.facts.unsaved.append(("handoff", args))
         self.facts.handoff = {
             "id": handoff_id,
             "reason": reason,
@@ -238,6 +316,7 @@ class ReceptionTools:
         best_time: str | None = None,
         text: str | None = None,
     ) -> dict[str, Any]:
+        self.hear(name=name, problem=reason, callback=callback_number, best_time=best_time)
         if not (reason or "").strip():
             return {"taken": False, "reason": "Missing: reason."}
         fields = {
@@ -247,14 +326,84 @@ class ReceptionTools:
             "best_time": best_time,
             "text": text or reason,
         }
-        message_id = self.backend.take_message(self.profile.id, self.call_sid, fields)
+        try:
+            message_id = self._write("take_message", self._message, fields)
+        except StorageDown:
+            # Kept with the call and retried at its end; the team still gets the event.
+            message_id = None
+            self.facts.unsaved.append(("message", fields))
         self.facts.message = {"id": message_id, **fields}
         self.events("message.created", {"call_sid": self.call_sid, "message": self.facts.message})
+        if message_id is None:
+            return {"taken": True, "saved": False, **_unavailable("message_noted")}
         return {"taken": True, "message_id": message_id}
 
     def end_call(self) -> dict[str, Any]:
         self.facts.ended = True
         return {"ending": True}
+
+    # -- the end of the call --------------------------------------------------------------
+
+    def hear(self, **said: str | None) -> None:
+        """Keep what the caller told us (the first value of each kind wins), so the end
+        of the call can still turn it into a message."""
+        for key, value in said.items():
+            value = (value or "").strip()
+            if value and not self.facts.heard.get(key):
+                self.facts.heard[key] = value
+
+    def save_unsaved(self) -> bool:
+        """Retry the writes the backend refused during the call; True once none is left."""
+        left: list[tuple[str, dict[str, Any]]] = []
+        for kind, args in self.facts.unsaved:
+            try:
+                if kind == "message":
+                    saved = self._write("take_message", self._message, args)
+                    if self.facts.message is not None and self.facts.message.get("id") is None:
+                        self.facts.message["id"] = saved
+                elif kind == "handoff":
+                    saved = self._write("hand_off", self._hand_off, **args)
+                    if self.facts.handoff is not None and self.facts.handoff.get("id") is None:
+                        self.facts.handoff["id"] = saved
+                elif kind == "consent":
+                    self._write("consent", self._consent, **args)
+            except StorageDown:
+                left.append((kind, args))
+        self.facts.unsaved = left
+        return not left
+
+    def finish_call(self, caller_lines: list[str]) -> str:
+        """The call is over: its outcome. Blocking (database): run it off the event loop.
+
+        A caller who said something worth a call back (a problem, a name, a question we
+        could not settle) and got neither a booking, a handoff nor a message gets a message
+        now, from what the dialogue gathered and the caller's own words, so someone calls
+        back. Writes refused during the call are retried. If the database is still down the
+        outcome is returned all the same and `facts.unsaved` holds what could not be stored
+        (each as `(kind, fields)`)."""
+        facts = self.facts
+        lines = [line.strip() for line in caller_lines if line and line.strip()]
+        said = [line for line in lines if substantive(line)]
+        gathered = facts.heard.get("problem")
+        needs_call_back = bool(gathered) or (bool(said) and not facts.questions_answered)
+        if not (facts.booking or facts.handoff or facts.message) and needs_call_back:
+            self.take_message(
+                name=facts.heard.get("name", ""),
+                reason=gathered or said[0],
+                callback_number=facts.heard.get("callback"),
+                best_time=facts.heard.get("best_time"),
+                text=_left_message(facts.heard, said),
+            )
+        if facts.unsaved and not self.save_unsaved():
+            log.error(
+                "call %s: %d record(s) could not be stored: %s",
+                self.call_sid,
+                len(facts.unsaved),
+                ", ".join(kind for kind, _ in facts.unsaved),
+            )
+        return facts.outcome(caller_spoke=bool(lines))
+
+    # -- helpers ----------------------------------------------------------------------------
 
     def service_for(self, requested: str | None, problem: str) -> tuple[str | None, int]:
         text = f"{requested or ''} {problem}".lower()
@@ -265,9 +414,74 @@ class ReceptionTools:
                 return s.name, s.visit_minutes
         return requested, self.profile.slot_minutes
 
+    def _write(self, what: str, write: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A backend call; any failure becomes StorageDown, logged without the values (a
+        database error's text carries the statement's parameters: the caller's words)."""
+        try:
+            return write(*args, **kwargs)
+        except Exception as exc:
+            log.error(
+                "call %s: %s failed, storage unavailable (%s)",
+                self.call_sid,
+                what,
+                type(exc).__name__,
+            )
+            raise StorageDown(what) from exc
+
+    def _message(self, fields: dict[str, Any]) -> int:
+        return self.backend.take_message(self.profile.id, self.call_sid, fields)
+
+    def _hand_off(self, reason: str, summary: str) -> int:
+        return self.backend.hand_off(
+            self.profile.id, self.call_sid, self.profile.on_call, reason, summary
+        )
+
+    def _consent(self, opt_in: bool) -> None:
+        self.backend.record_consent(
+            self.profile.id, self.caller_number, opt_in, SMS_CONSENT_WORDING, self.call_sid
+        )
+
+    def _no_booking(self) -> dict[str, Any]:
+        return {
+            "available": False,
+            "reason": f"{self.profile.name} doesn't book visits by phone.",
+            "alternatives": [],
+            "next_step": "take_message",
+        }
+
     def _booked(self, start: datetime, end: datetime) -> int:
-        return self.backend.count_booked(self.profile.id, start, end)
+        return self._write("count_booked", self.backend.count_booked, self.profile.id, start, end)
 
     def _free(self, slot: datetime) -> bool:
         end = slot + timedelta(minutes=self.profile.slot_minutes)
         return self._booked(calendar.utc(slot), calendar.utc(end)) < self.profile.visits_per_slot
+
+
+_NEXT_STEPS = {
+    "take_message": "Tell the caller, then take a message with take_message so someone calls back.",
+    "no_text": "Tell the caller we won't text them for now.",
+    "message_noted": "The message is noted with this call and will be passed on.",
+}
+
+
+def _unavailable(next_step: str) -> dict[str, Any]:
+    return {
+        "unavailable": True,
+        "reason": UNAVAILABLE,
+        "next_step": next_step,
+        "instructions": _NEXT_STEPS[next_step],
+    }
+
+
+def _left_message(heard: dict[str, str], said: list[str]) -> str:
+    """The message a call that ended early leaves: what was gathered, then the caller's words."""
+    known = [
+        f"{label}: {heard[key]}"
+        for key, label in (("name", "Name"), ("address", "Address"), ("best_time", "Best time"))
+        if heard.get(key)
+    ]
+    words = " / ".join(said)
+    parts = ["The call ended before anything was arranged.", *(f"{k}." for k in known)]
+    if words:
+        parts.append(f"Caller said: {words}")
+    return " ".join(parts)

@@ -101,7 +101,8 @@ async def policy(fake: FakeOpenAI, tools: ReceptionTools) -> AsyncIterator[LLMPo
     # Generous timeouts: a busy test machine must not turn a scripted reply into a fallback.
     # The stall tests shorten them on purpose.
     yield LLMPolicy(tools.profile, tools, client, "gpt-test", FakeFallback(tools),
-                    first_token_timeout_s=10.0, turn_timeout_s=20.0)  # fmt: skip
+                    first_token_timeout_s=10.0, turn_timeout_s=20.0,
+                    stall_timeout_s=10.0)  # fmt: skip
     await client.close()
 
 
