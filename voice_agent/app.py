@@ -17,7 +17,7 @@ from media.vad import EndpointerConfig
 from routing.local import LocalPolicy
 from routing.policy import Policy, PolicyFactory
 from routing.tools import ReceptionTools
-from storage import db, retention
+from storage import db, recovery, retention
 from storage.businesses import BusinessStore
 from storage.calls import CallStore
 from storage.consent import ConsentStore
@@ -106,7 +106,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         db=engine,
         calls=calls,
-        lines=LineWriter(lambda sid, seg, at: calls.append_line(sid, seg, at)),
+        lines=LineWriter(calls.append_line),
         businesses=BusinessStore(engine),
         reception=ReceptionStore(engine),
         notifier=Notifier(sms=sms, webhooks=WebhookDispatcher(WebhookStore(engine)), bus=live.bus),
@@ -130,10 +130,37 @@ async def replay_journal(services: Services, every_s: float = 30.0) -> None:
     """Calls finished while the database was down are stored once it is back."""
     while True:
         if services.journal.pending():
-            stored = await asyncio.to_thread(services.journal.replay, services.calls)
+            try:
+                stored = await asyncio.to_thread(services.journal.replay, services.calls)
+            except Exception as exc:  # still down: the files wait for the next round
+                log.warning("journal not replayed yet: %s", type(exc).__name__)
+                stored = 0
             if stored:
                 log.info("stored %d journaled call(s)", stored)
         await asyncio.sleep(every_s)
+
+
+async def look_after_calls(services: Services, every_s: float = 30.0) -> None:
+    """Heartbeats for this worker's live calls (so no other worker takes a long, quiet call
+    for a crashed one), and calls a dead process left open closed from what it stored:
+    at start-up, then every few minutes."""
+    rounds = 0
+    while True:
+        try:
+            for call_sid in list(services.sessions):
+                await asyncio.to_thread(services.calls.touch, call_sid)
+            if rounds % 10 == 0:
+                done = await asyncio.to_thread(recovery.recover, services.db, services.recordings)
+                if done["calls_closed"] or done["recording_files_removed"]:
+                    log.warning("recovered after a crash: %s", _counts(done))
+        except Exception as exc:  # the database is down: try again next round
+            log.warning("call heartbeat/recovery skipped: %s", type(exc).__name__)
+        rounds += 1
+        await asyncio.sleep(every_s)
+
+
+def _counts(done: dict) -> dict:
+    return {k: len(v) if isinstance(v, list) else v for k, v in done.items()}
 
 
 def recording_store(settings: Settings, engine: Engine) -> RecordingStore:
@@ -168,6 +195,7 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
             asyncio.create_task(retention.run_daily(services.db, services.recordings)),
             asyncio.create_task(services.metrics.watch_loop()),
             asyncio.create_task(replay_journal(services)),
+            asyncio.create_task(look_after_calls(services)),
         ]
         yield
         for task in background:

@@ -21,7 +21,7 @@ from storage.calls import SegmentRecord
 
 log = logging.getLogger(__name__)
 
-AppendLine = Callable[[str, SegmentRecord, datetime | None], None]
+AppendLine = Callable[[str, SegmentRecord, datetime | None], object]
 
 
 @dataclass(frozen=True)

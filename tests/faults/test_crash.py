@@ -1,0 +1,126 @@
+"""kill -9 of a serving process in the middle of a recorded call, then a restart: the call
+is closed as interrupted with what was said before the crash, its recording is attached,
+and the caller's data can be exported and deleted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from sqlalchemy import update
+
+from storage.calls import CallStore
+from storage.db import make_engine, upgrade
+from storage.models import Business
+from tests.conftest import AUDIO, ROOT, free_port
+from voice_agent.replay import caller_turn, connect_stream, load_turn, ring
+from voice_agent.twilio_auth import SignatureChecker
+
+TOKEN = "crash-test-token"
+CALLER = "+15555550190"
+CLI = [sys.executable, "-m", "voice_agent.cli"]
+
+
+@contextlib.contextmanager
+def serving(data: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    port = free_port()
+    env = {**os.environ, "VOICE_AGENT_DATA_DIR": str(data), "TWILIO_AUTH_TOKEN": TOKEN}
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "the service exited during start-up"
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the service never became healthy")
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def _cli(data: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VOICE_AGENT_DATA_DIR": str(data), "TWILIO_AUTH_TOKEN": TOKEN}
+    return subprocess.run(
+        [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_a_call_killed_mid_way_is_closed_kept_and_deletable(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    engine = make_engine(f"sqlite:///{(data / 'voice-agent.db').resolve()}")
+    upgrade(engine)
+    with engine.begin() as conn:  # the demo business records its calls
+        conn.execute(update(Business).values(recording_enabled=True))
+    store = CallStore(engine)
+    signer = SignatureChecker(TOKEN)
+
+    with serving(data) as (proc, url):
+        async with httpx.AsyncClient() as http:
+            ringing = await ring(http, signer, url, CALLER, "+15550100200")
+        async with connect_stream(ringing, signer, fast=True) as peer:
+            turn = await caller_turn(
+                peer, "sink-clogged.wav", load_turn(AUDIO / "sink-clogged.wav"), 60
+            )
+            assert turn.agent_audio_s > 0.3
+            for _ in range(300):  # the caller's words are stored as they are said
+                call = await asyncio.to_thread(store.call_json, ringing.call_sid)
+                if any(s["speaker"] == "caller" for s in call["transcript"]):
+                    break
+                await peer.send_audio(b"\xff" * 160)
+                await asyncio.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+
+    crashed = store.call_json(ringing.call_sid)
+    assert crashed["status"] == "in_progress"
+
+    with serving(data):  # start-up closes what the dead process left open
+        for _ in range(300):
+            call = store.call_json(ringing.call_sid)
+            if call["status"] != "in_progress":
+                break
+            await asyncio.sleep(0.1)
+    assert call["status"] == "interrupted", call
+    assert any(s["speaker"] == "caller" and s["text"] for s in call["transcript"]), call
+    assert call["recording"], "the recording made before the crash was not attached"
+
+    export = _cli(
+        data,
+        "privacy",
+        "export",
+        "--business",
+        "1",
+        "--phone",
+        CALLER,
+        "--out",
+        str(tmp_path / "caller.json"),
+    )
+    assert export.returncode == 0, export.stderr
+    assert ringing.call_sid in (tmp_path / "caller.json").read_text()
+    deleted = _cli(data, "privacy", "delete", "--business", "1", "--phone", CALLER, "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    after = store.call_json(ringing.call_sid)
+    assert not [s for s in (after or {}).get("transcript", []) if s["speaker"] == "caller"]
+    assert not (after or {}).get("recording")
+    assert not [p for p in (data / "recordings").rglob("*") if p.is_file()], "audio kept"
