@@ -64,6 +64,27 @@ def process_owner() -> str:
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{_INCARNATION}"
 
 
+def owner_alive(owner: str) -> bool:
+    """Whether the process named by `calls.owner` (process_owner) may still
+    be running. Only this host can be checked; another host's process counts as alive."""
+    try:
+        host, pid_text, token = owner.rsplit(":", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return True  # not ours to judge
+    if host != socket.gethostname()[:80]:
+        return True
+    if pid == os.getpid():
+        return token == _INCARNATION  # same pid, earlier start-up: that process is gone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, someone else's
+    return True
+
+
 def utc(dt: datetime) -> datetime:
     """A stored timestamp as an aware UTC datetime (SQLite drops the offset)."""
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
@@ -74,8 +95,13 @@ def last_activity(call: Call) -> datetime:
 
 
 def is_stale(call: Call, now: datetime, stale_after: timedelta = STALE_AFTER) -> bool:
-    """A live call that showed no sign of life for `stale_after`: its process is gone."""
-    return call.status in LIVE_STATUSES and now - last_activity(call) >= stale_after
+    """A live call whose process is gone: the process holding its stream is known dead
+    (owner_alive, this host only), or it showed no sign of life for `stale_after`."""
+    if call.status not in LIVE_STATUSES:
+        return False
+    if call.owner is not None and not owner_alive(call.owner):
+        return True
+    return now - last_activity(call) >= stale_after
 
 
 def _offset_ms(call: Call, stream_started_at: datetime | None) -> int:
