@@ -6,18 +6,30 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
+
+import httpx
+import pydantic
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from media.wav import AudioFileError, write_wav
 from storage import db
 from storage.calls import CallStore
 from voice_agent import cli_business, cli_notifications, cli_privacy, cli_users, log_redaction
-from voice_agent.settings import Settings
+from voice_agent.settings import ConfigError, Settings, shown_database_url
+
+PROG = "voice-agent"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="voice-agent", description=__doc__)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error, show the traceback (also VOICE_AGENT_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the service")
@@ -72,19 +84,75 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command not in ("serve", "db"):  # the schema check on every command is no news
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command != "serve":  # nor is each request `replay` makes (it says what happened)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     log_redaction.install()
-    settings = Settings()
     handlers = {"serve": _serve, "replay": _replay, "calls": _calls, "db": _db}
     for module in (cli_notifications, cli_business, cli_users, cli_privacy):
         handlers.update(module.HANDLERS)
     handler = handlers[args.command]
-    return handler(args, settings)
+    settings: Settings | None = None
+    try:
+        settings = Settings()
+        return handler(args, settings)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        explained = explain(exc, settings)
+        if explained is None or args.debug or os.environ.get("VOICE_AGENT_DEBUG") == "1":
+            raise
+        message, code = explained
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return code
+
+
+def explain(exc: Exception, settings: Settings | None) -> tuple[str, int] | None:
+    """What to fix, and the exit code (2: a setting, 1: something not there), for errors
+    that are a setting or the world rather than a bug; None for anything else."""
+    from voice_agent.replay import ReplayError
+
+    if isinstance(exc, pydantic.ValidationError) and exc.title == "Settings":
+        problems = [
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+        return "; ".join(problems), 2
+    if isinstance(exc, ConfigError):
+        return str(exc), 2
+    if isinstance(exc, ArgumentError):  # a URL SQLAlchemy refused past the settings' checks
+        return f"DATABASE_URL: {_first_line(exc)}", 2
+    if isinstance(exc, OperationalError):  # refused, unknown host, bad password, no file
+        reason = _first_line(exc.orig if exc.orig is not None else exc)
+        where, is_file = _database(settings)
+        hint = "may this user write to its directory?" if is_file else "is it running?"
+        return f"cannot use the database at {where}: {reason} ({hint} is DATABASE_URL right?)", 1
+    if isinstance(exc, ReplayError):
+        return str(exc), 1
+    if isinstance(exc, httpx.TransportError):
+        return f"cannot reach the service: {_first_line(exc)}", 1
+    return None
+
+
+def _database(settings: Settings | None) -> tuple[str, bool]:
+    """The database for a message (no password), and whether it is a SQLite file."""
+    if settings is None or not settings.database_url:
+        where = settings.data_dir / "voice-agent.db" if settings else "the data dir"
+        return str(where), True
+    return shown_database_url(settings.database_url), settings.database_url.startswith("sqlite")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from voice_agent.app import create_app
+
+    settings.resolved_database_url()  # a URL that cannot work stops here, in one line
 
     uvicorn.run(
         create_app(settings),

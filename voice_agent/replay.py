@@ -15,7 +15,7 @@ import secrets
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -359,12 +359,27 @@ async def _place(
 ) -> CallResult:
     signer = SignatureChecker(auth_token)
     async with httpx.AsyncClient(timeout=30) as http:
-        ringing = await ring(http, signer, base_url, caller, line)
+        try:
+            ringing = await ring(http, signer, base_url, caller, line)
+        except httpx.TransportError as exc:  # refused, unknown host, timed out
+            raise ReplayError(
+                f"no voice agent answering at {base_url}: start it with `voice-agent serve` "
+                f"(or give its --url) [{type(exc).__name__}]"
+            ) from exc
+        except httpx.HTTPStatusError as exc:
+            raise ReplayError(_refused(base_url, exc.response.status_code)) from exc
         result = CallResult(call_sid=ringing.call_sid)
         if ringing.stream_url is None:
             say(f"the line did not connect a stream: {ringing.twiml}")
             return result
-        async with connect_stream(ringing, signer, fast) as peer:
+        async with AsyncExitStack() as stack:
+            try:
+                peer = await stack.enter_async_context(connect_stream(ringing, signer, fast))
+            except (OSError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
+                raise ReplayError(
+                    f"the voice agent at {base_url} answered the call, but its media stream "
+                    f"{ringing.stream_url} cannot be opened ({exc}); is PUBLIC_BASE_URL right?"
+                ) from exc
             await converse(peer, result)
             result.closed_by_agent = peer.closed.is_set()
         result.agent_audio = g711.decode(b"".join(peer.agent_frames))
@@ -372,6 +387,16 @@ async def _place(
             ended = {**ringing.params, "CallStatus": "in-progress"}
             result.after_stream_twiml = await post_signed(http, signer, ringing.action, ended)
     return result
+
+
+def _refused(base_url: str, status: int) -> str:
+    if status == 403:
+        return (
+            f"the voice agent at {base_url} refused the signed webhook (403): replay signs "
+            "with TWILIO_AUTH_TOKEN, or without it the development token in the data dir; "
+            "use the server's (same TWILIO_AUTH_TOKEN or VOICE_AGENT_DATA_DIR)"
+        )
+    return f"the voice agent at {base_url} answered POST /twilio/voice with HTTP {status}"
 
 
 def _shown(turn: TurnResult) -> str:

@@ -2,20 +2,69 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import secrets
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 log = logging.getLogger(__name__)
 
 DEV_TOKEN_FILE = "twilio-dev-auth-token"
+DATABASE_URL_EXAMPLES = "postgresql+psycopg://user:password@host:5432/db or sqlite:////path/file.db"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message says which one and what to set instead."""
+
+
+def normalize_database_url(raw: str) -> str:
+    """DATABASE_URL as SQLAlchemy takes it: postgres:// and postgresql:// (what hosting
+    platforms hand out) mean PostgreSQL through psycopg 3, the driver installed here."""
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError:
+        raise ConfigError(
+            f"DATABASE_URL is not a database URL; expected e.g. {DATABASE_URL_EXAMPLES}"
+        ) from None
+    if url.get_backend_name() in ("postgres", "postgresql"):
+        driver = url.get_driver_name() if "+" in url.drivername else "psycopg"
+        url = url.set(drivername=f"postgresql+{driver}")
+    try:
+        url.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"DATABASE_URL: unknown database kind {url.drivername!r}; "
+            f"expected e.g. {DATABASE_URL_EXAMPLES}"
+        ) from None
+    except ImportError as exc:
+        raise ConfigError(
+            f"DATABASE_URL: the driver for {url.drivername!r} is not installed ({exc.name}); "
+            f"expected e.g. {DATABASE_URL_EXAMPLES}"
+        ) from None
+    if url.drivername == make_url(raw.strip()).drivername:
+        return raw.strip()
+    return url.render_as_string(hide_password=False)
+
+
+def shown_database_url(raw: str) -> str:
+    """A database URL fit for a message: the password hidden."""
+    try:
+        return make_url(raw).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a URL)"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: an error about a setting never prints its value (tokens, keys)
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(Path("data"), validation_alias=AliasChoices("VOICE_AGENT_DATA_DIR"))
     database_url: str | None = None
@@ -50,13 +99,30 @@ class Settings(BaseSettings):
     silence_prompt_ms: int = 8000
     dispatcher_ring_s: int = 20
     max_bad_messages: int = 50
-    # A signed socket that never says `start` holds a connection and a task: closed after this.
-    stream_start_timeout_s: float = 10.0
     calls_per_caller_limit: int = 10  # per caller number, per 10 minutes: a flood stops here
 
+    @field_validator("recording_key")
+    @classmethod
+    def _recording_key_is_32_bytes(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            key = base64.b64decode(value.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != 32:
+            raise ValueError(
+                "a recording key is 32 bytes, base64-encoded (make one with "
+                "`openssl rand -base64 32`); to read existing recordings, set the key they "
+                "were written with"
+            )
+        return value.strip()
+
     def resolved_database_url(self) -> str:
+        """DATABASE_URL (postgres:// accepted), else SQLite in the data dir. Raises
+        ConfigError, saying what to set, for a URL SQLAlchemy cannot use."""
         if self.database_url:
-            return self.database_url
+            return normalize_database_url(self.database_url)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.data_dir / 'voice-agent.db').resolve()}"
 
