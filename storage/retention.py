@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from storage.recordings import RecordingStore
 log = logging.getLogger(__name__)
 
 DAY_S = 24 * 3600.0
+# A failed purge is retried after a minute, then 2, 4, ... minutes, at most an hour apart.
+RETRY_FIRST_S = 60.0
+RETRY_MAX_S = 3600.0
 # An unregistered file younger than this may belong to a call still being recorded.
 ORPHAN_GRACE = timedelta(days=2)
 
@@ -153,14 +157,30 @@ async def run_daily(
     recordings: RecordingStore | None,
     interval_s: float = DAY_S,
     first_delay_s: float = 60.0,
+    *,
+    retry_first_s: float = RETRY_FIRST_S,
+    retry_max_s: float = RETRY_MAX_S,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
 ) -> None:
     """Purge shortly after start-up, then every `interval_s`, until cancelled. A failed run
-    is logged and retried at the next interval; it never stops the service."""
-    await asyncio.sleep(first_delay_s)
+    (the database down, a full disk) is logged and retried soon: after `retry_first_s`,
+    doubling up to `retry_max_s` (never later than the next regular run), and back to
+    every `interval_s` once a run succeeds. It never stops the service. `sleep` is
+    injectable for tests."""
+    await sleep(first_delay_s)
+    failures = 0
     while True:
         try:
             summary = await asyncio.to_thread(purge, engine, recordings)
-            log.info("retention purge: %s", summary["totals"])
         except Exception:
-            log.exception("retention purge failed; retrying in %.0f s", interval_s)
-        await asyncio.sleep(interval_s)
+            delay = min(retry_first_s * 2.0 ** min(failures, 60), retry_max_s, interval_s)
+            failures += 1
+            log.exception(
+                "retention purge failed (%d in a row); retrying in %.0f s", failures, delay
+            )
+        else:
+            if failures:
+                log.info("retention purge succeeded again after %d failed runs", failures)
+            failures, delay = 0, interval_s
+            log.info("retention purge: %s", summary["totals"])
+        await sleep(delay)

@@ -214,3 +214,65 @@ def test_without_a_recording_store_transcripts_are_still_purged(world: World) ->
     summary = purge(world.engine, None, now=NOW)
     assert summary["totals"]["transcript_segments"] == 2 and summary["totals"]["recordings"] == 0
     assert state(world, "CAnorec") == (True, 0, "") and info.path.exists()
+
+
+class _Stop(Exception):
+    """Ends a run_daily loop from its injected sleep."""
+
+
+async def test_a_failed_purge_is_retried_soon_with_backoff_then_daily_again(
+    tmp_path: Path,
+) -> None:
+    """The database is unreachable for the first runs (a SQLite file in a directory that
+    does not exist yet): retries come after 1, 2, 4 minutes, not a day later; once a run
+    succeeds the loop is back to daily."""
+    db_dir = tmp_path / "not-yet"
+    engine = make_engine(f"sqlite:///{db_dir}/voice-agent.db")
+    slept: list[float] = []
+    purged: list[str] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 4:  # the outage ends during the third retry's wait
+            db_dir.mkdir()
+            upgrade(engine)
+            make_call(engine, BusinessStore(engine).list()[0]["id"], "CAback", CALLER, ["Hi."])
+            with session_factory(engine).begin() as s:
+                old = datetime.now(UTC) - timedelta(days=400)
+                s.execute(update(Call).where(Call.call_sid == "CAback").values(started_at=old))
+        if len(slept) == 5:
+            with session_factory(engine)() as s:
+                lines = s.scalars(select(TranscriptSegment.id)).all()
+            purged.append("purged" if not lines else "kept")
+        if len(slept) == 6:
+            raise _Stop
+
+    try:
+        with pytest.raises(_Stop):
+            await run_daily(engine, None, first_delay_s=60, sleep=sleep)
+    finally:
+        engine.dispose()
+    assert slept == [60, 60, 120, 240, 24 * 3600.0, 24 * 3600.0]
+    assert purged == ["purged"]
+
+
+async def test_retries_back_off_to_an_hour_and_never_wait_past_the_next_daily_run(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/missing/dir/voice-agent.db")
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 10:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        await run_daily(engine, None, first_delay_s=0, sleep=sleep)
+    assert slept == [0, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
+
+    slept.clear()
+    with pytest.raises(_Stop):
+        await run_daily(engine, None, interval_s=300, first_delay_s=0, sleep=sleep)
+    assert slept == [0, 60, 120, 240, 300, 300, 300, 300, 300, 300]
+    engine.dispose()
