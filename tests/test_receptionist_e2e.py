@@ -1,5 +1,9 @@
 """The receptionist over the wire: a real server, real calls from audio, the twilio package
-talking to a local stand-in for Twilio's REST API, and a CRM receiver checking signatures."""
+talking to a local stand-in for Twilio's REST API, and a CRM receiver checking signatures.
+
+What is checked here follows from the caller's exact words (the address in the SMS, the
+name on the message), so the server hears them word for word from the scripted transcriber
+(tests/scripted.py) in Whisper's place; test_calls_e2e places the calls through Whisper."""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ import httpx
 import pytest
 
 from storage.webhook_store import WebhookStore
-from tests.conftest import AUDIO, MANIFEST, RunningServer, ServerThread, wait_stored
+from tests.conftest import AUDIO, MANIFEST, RunningServer, wait_stored
 from tests.fake_twilio_api import FakeTwilio
+from tests.scripted import scripted_server
 from tests.test_crm_webhooks import Receiver, wait_until
 from voice_agent.replay import (
     caller_turn,
@@ -49,9 +54,7 @@ def agent(tmp_path_factory, twilio_api: FakeTwilio, crm: Receiver) -> Iterator[R
         twilio_account_sid=twilio_api.account_sid, twilio_api_base_url=twilio_api.url,
         silence_prompt_ms=60_000,
     )  # fmt: skip
-    thread = ServerThread(settings)
-    with thread as url:
-        server = RunningServer(url=url, settings=settings, app=thread.app)
+    with scripted_server(settings) as server:
         _, secret = WebhookStore(server.services.db).add_endpoint(1, crm.url("crm"), [])
         crm.secrets["crm"] = secret
         yield server
