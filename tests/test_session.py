@@ -46,7 +46,10 @@ class Echo:
 
     def __init__(self) -> None:
         self.said: list[str] = []
-        self.tools = SimpleNamespace(facts=CallFacts())
+        facts = CallFacts()
+        self.tools = SimpleNamespace(
+            facts=facts, finish_call=lambda lines: facts.outcome(caller_spoke=bool(lines))
+        )
 
     async def greet(self):  # type: ignore[no-untyped-def]
         yield Speak("Hello.")

@@ -421,11 +421,21 @@ class CallSession:
             stream_sid=self.stream_sid,
             stream_started_at=self.started_at,
             ended_at=datetime.now(UTC),
-            outcome=self.policy.tools.facts.outcome(caller_spoke=bool(self.caller_segments)),
+            outcome=await self._outcome(),
             bad_messages=bad_messages,
             segments=segments,
             turns=self.turns,
         )
+
+    async def _outcome(self) -> str:
+        """What came of the call. A caller who told us something and hung up before a
+        booking, handoff or message gets a message now, so someone calls back."""
+        lines = [s.text for s in self.caller_segments]
+        try:
+            return await asyncio.to_thread(self.policy.tools.finish_call, lines)
+        except Exception:
+            log.exception("call %s: could not settle the outcome", self.call_sid)
+            return self.policy.tools.facts.outcome(caller_spoke=bool(lines))
 
     async def _close_recorder(self) -> None:
         """The last frames the jitter buffer held go on the record too; then it is sealed.

@@ -168,3 +168,32 @@ async def test_redis_partitioned_mid_call_the_call_goes_on(
             assert health.status_code == 200
     assert call["status"] == "completed"
     assert [s for s in call["transcript"] if s["speaker"] == "caller"]
+
+
+async def test_database_refused_a_caller_asking_for_a_person_is_still_put_through(
+    pg_proxy: tuple[FaultProxy, str], tmp_path: Path
+) -> None:
+    """The handoff row cannot be written, yet the agent says its transfer line, closes the
+    stream, and /twilio/stream-ended dials the on-call dispatcher from this worker's memory."""
+    proxy, url = pg_proxy
+    thread, settings = _server(tmp_path, database_url=url)
+    signer = SignatureChecker(settings.auth_token())
+    with thread as base:
+        async with httpx.AsyncClient() as http:
+            ringing = await ring(http, signer, base, "+15555550184", LINE)
+            async with connect_stream(ringing, signer, fast=True) as peer:
+                await _greeted(peer)
+                proxy.refuse()
+                heard = await _say(peer, "talk-to-person.wav")
+                assert heard > 0.3, "the caller heard nothing after asking for a person"
+                for _ in range(600):
+                    if peer.closed.is_set():
+                        break
+                    await peer.send_audio(b"\xff" * 160)
+                    await asyncio.sleep(0.02)
+                assert peer.closed.is_set(), "the agent never handed the call over"
+            params = {**ringing.params, "CallStatus": "in-progress"}
+            twiml = await post_signed(http, signer, f"{base}/twilio/stream-ended", params)
+    dial = ET.fromstring(twiml).find("Dial")
+    assert dial is not None, twiml
+    assert (dial.findtext("Number") or "").startswith("+1"), twiml
