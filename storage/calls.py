@@ -226,7 +226,6 @@ class CallStore:
                 raise LookupError(f"no call {done.call_sid}")
             started = utc(call.started_at)
             call.stream_sid = done.stream_sid or call.stream_sid
-            call.status = done.status
             # A call can have two streams (the agent takes a message after an unanswered
             # <Dial>): the record grows, and the outcome is the most that came of it.
             if RANK.get(done.outcome, 0) >= RANK.get(call.outcome or "", 0):
@@ -237,14 +236,17 @@ class CallStore:
             offset = _offset_ms(call, done.stream_started_at)
             # This stream's lines kept as they were said give way to the final set. An
             # earlier stream's lines are final already (its own finalize ran first) and
-            # start before this stream's offset.
-            s.execute(
-                delete(TranscriptSegment).where(
-                    TranscriptSegment.call_id == call.id,
-                    TranscriptSegment.provisional.is_(True),
-                    TranscriptSegment.start_ms >= offset,
-                )
-            )
+            # start before this stream's offset. A call recovery closed in the meantime
+            # (the final record waited in the journal) had its lines made final from the
+            # provisional ones: the stream's record replaces those too.
+            stale = [
+                TranscriptSegment.call_id == call.id,
+                TranscriptSegment.start_ms >= offset,
+            ]
+            if call.status != "interrupted":
+                stale.append(TranscriptSegment.provisional.is_(True))
+            call.status = done.status
+            s.execute(delete(TranscriptSegment).where(*stale))
             if call.erased:  # the caller's data was deleted while the call was live
                 erase_call(s, call)
                 return

@@ -88,12 +88,14 @@ def make_engine(
     )
 
 
-def unbounded_statements(conn: Connection | Session) -> None:
-    """Lift the statement timeout for the current transaction only (PostgreSQL; SQLite has
-    none): schema migrations and bulk maintenance may legitimately run longer."""
+def unbounded_statements(conn: Connection | Session, timeout_s: float | None = None) -> None:
+    """Lift the statement timeout (to `timeout_s`, None: no limit) for the current
+    transaction only (PostgreSQL; SQLite has none): schema migrations and bulk maintenance
+    such as the retention purge may legitimately run longer than a request may."""
     bind = conn.get_bind() if isinstance(conn, Session) else conn
     if bind.dialect.name == "postgresql":
-        conn.execute(text("SET LOCAL statement_timeout = 0"))
+        ms = 0 if timeout_s is None else max(1, round(timeout_s * 1000))
+        conn.execute(text(f"SET LOCAL statement_timeout = {ms}"))
 
 
 def alembic_config() -> Config:

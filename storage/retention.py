@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
 
-from storage.db import session_factory
+from storage.db import session_factory, unbounded_statements
 from storage.models import Business, Call, Recording, SmsMessage, TranscriptSegment
 from storage.privacy import recording_infos, write_audit
 from storage.recordings import RecordingStore
@@ -27,6 +27,8 @@ DAY_S = 24 * 3600.0
 # A failed purge is retried after a minute, then 2, 4, ... minutes, at most an hour apart.
 RETRY_FIRST_S = 60.0
 RETRY_MAX_S = 3600.0
+# The purge's deletions may outlast the request-sized statement timeout (storage.db).
+PURGE_STATEMENT_TIMEOUT_S = 600.0
 # An unregistered file younger than this may belong to a call still being recorded.
 ORPHAN_GRACE = timedelta(days=2)
 
@@ -92,6 +94,7 @@ def _purge_business(
             recordings.delete(info)
             result["recordings"] += 1
     with sessions.begin() as s:
+        unbounded_statements(s, PURGE_STATEMENT_TIMEOUT_S)  # a year of lines may take a while
         if transcript_days is not None and transcript_days >= 0:
             cutoff = now - timedelta(days=transcript_days)
             old_calls = select(Call.id).where(

@@ -336,3 +336,28 @@ def test_deleting_during_a_live_call_keeps_nothing_it_says_afterwards(world: Wor
     assert lines_of(world, "CAnow") == [] and world.store.all_for_call("CAnow") == []
     with session_factory(world.engine)() as s:
         assert s.scalar(select(Recording.id)) is None
+
+
+def test_a_final_record_from_the_journal_after_recovery_replaces_the_recovered_lines(
+    world: World,
+) -> None:
+    """The database was down as the call ended (its record went to the journal) and the
+    process died before replaying it: recovery closes the call from its live lines, then
+    the journal's record, which knows more, replaces them without duplicating any."""
+    calls = CallStore(world.engine)
+    calls.open_call("CAjournal", world.business, CALLER, LINE)
+    calls.mark_in_progress("CAjournal", "MZj")
+    at = started(world, "CAjournal")
+    said = [SegmentRecord("agent", "Hello, Bluebird.", 0, 900),
+            SegmentRecord("caller", "Book me in.", 1000, 1800)]  # fmt: skip
+    for seg in said:
+        calls.append_line("CAjournal", seg, at)
+    assert recover(world.engine, world.store, owner_alive=lambda owner: False)["lines_kept"] == 2
+    final = [SegmentRecord("agent", "Hello, Bluebird.", 0, 900, True, "Hello,"), said[1]]
+    calls.finalize(FinishedCall("CAjournal", "MZj", at + timedelta(seconds=9), "answered", at,
+                                segments=final))  # fmt: skip
+    assert lines_of(world, "CAjournal") == [
+        ("agent", "Hello, Bluebird.", 0, 900, True, False),
+        ("caller", "Book me in.", 1000, 1800, False, False),
+    ]
+    assert call_row(world, "CAjournal").status == "completed"
