@@ -71,10 +71,12 @@ class Error:
 @dataclass
 class Stall:
     """Headers (and the role chunk) at once, then nothing for `seconds`, then some text.
-    With before_headers, the wait comes before the response starts."""
+    With before_headers, the wait comes before the response starts; with `first`, those
+    pieces are streamed before the wait (a model that starts a sentence and stops)."""
 
     seconds: float
     before_headers: bool = False
+    first: tuple[str, ...] = ()
 
 
 @dataclass
@@ -209,6 +211,8 @@ class FakeOpenAI:
                         await self._pause(request, GATE_LIMIT_S, reply.gate)
             yield chunk({}, "tool_calls") + "data: [DONE]\n\n"
         elif isinstance(reply, Stall):
+            for piece in reply.first:
+                yield chunk({"content": piece})
             await self._pause(request, reply.seconds)
             yield chunk({"content": "Sorry for the wait."}) + chunk({}, "stop") + "data: [DONE]\n\n"
         elif isinstance(reply, Drop | Garbage):

@@ -293,6 +293,36 @@ async def test_bad_arguments_get_an_error_the_model_can_fix(
     assert_well_formed(fake.requests[2]["messages"])
 
 
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        ({**BOOKING, "address": "1180 Birch Avenue", "urgent": "gas smell at 1180 Birch"},
+         "unknown field"),
+        ('{"name": "Maria Lopez", "address": "1180 Birch Avenue", "problem": "gas sm',
+         "invalid JSON"),
+        ({**BOOKING, "name": None, "address": "1180 Birch Avenue", "when": 9},
+         "missing field, wrong type"),
+    ],
+)  # fmt: skip
+async def test_a_rejected_tool_call_logs_its_kind_not_the_values(
+    fake: FakeOpenAI,
+    policy: LLMPolicy,
+    caplog: pytest.LogCaptureFixture,
+    raw: Any,
+    kind: str,
+) -> None:
+    fake.script(ToolCalls(Call("book_appointment", raw)), Text("Could you repeat that?"))
+    with caplog.at_level(logging.DEBUG, logger="routing"):
+        await collect(policy.respond("I smell gas at 1180 Birch Avenue, I'm Maria Lopez."))
+    [line] = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert line == f"rejected a book_appointment call: {kind}"
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    for value in ("Birch", "Maria", "gas", "clogged", "2026-12-01"):
+        assert value not in logged
+    (rejected,) = tool_results(fake.requests[1])  # the model still learns what to fix
+    assert "book_appointment" in rejected["error"]
+
+
 async def test_sms_consent_is_recorded(fake: FakeOpenAI, policy: LLMPolicy, engine: Engine) -> None:
     fake.script(ToolCalls(Call("record_sms_consent", {"agreed": False})), Text("No problem."))
     assert await collect(policy.respond("No thanks, no texts.")) == [Speak("No problem.")]
@@ -379,6 +409,31 @@ async def test_stall_falls_back(fake: FakeOpenAI, policy: LLMPolicy, before_head
     policy.first_token_timeout_s, policy.turn_timeout_s = 10.0, 20.0
     assert await collect(policy.respond("Still there?")) == [Speak("Back.")]
     assert_well_formed(fake.requests[1]["messages"])
+
+
+async def test_a_stall_after_the_first_words_is_cut_short(
+    fake: FakeOpenAI, policy: LLMPolicy
+) -> None:
+    """The model sends half a sentence and stops. The session holds those words until the
+    sentence is complete, so the caller hears nothing: the stall bound between chunks (2 s)
+    ends the wait, not the turn budget (20 s here), nor the server (30 s). The 10 s below is
+    a safety net far above the bound, not a latency check."""
+    policy.stall_timeout_s = 2.0
+    fake.script(Stall(30.0, first=("Sure,", " I can")), Text("Back."))
+    parts = await asyncio.wait_for(collect(policy.respond("Can someone come today?")), 10)
+    assert parts == [Speak("Sure,"), Speak(" I can"), Speak("... "), Speak(FALLBACK_TEXT)]
+    assert await wait_for(fake.aborted)  # the stalled stream was closed
+    assert await collect(policy.respond("Hello?")) == [Speak("Back.")]
+    assert_well_formed(fake.requests[1]["messages"])
+
+
+async def test_a_stall_after_a_whole_sentence_is_cut_short_too(
+    fake: FakeOpenAI, policy: LLMPolicy
+) -> None:
+    policy.stall_timeout_s = 2.0
+    fake.script(Stall(30.0, first=("Sure thing.", " Let me")))
+    parts = await asyncio.wait_for(collect(policy.respond("Can someone come today?")), 10)
+    assert spoken(parts) == f"Sure thing. Let me... {FALLBACK_TEXT}"
 
 
 async def test_dropped_stream_finishes_politely(fake: FakeOpenAI, policy: LLMPolicy) -> None:
