@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
@@ -21,9 +22,25 @@ def missing(what: str) -> dict[int | str, dict[str, Any]]:
     return {404: {"model": Problem, "description": f"No such {what} in your business"}}
 
 
-CallSid = Annotated[str, Path(max_length=64, description="Twilio's CallSid, CA…")]
+# Bounds the databases can take: ids are PostgreSQL `integer`; a larger id or offset is a
+# 422, not a driver error (or an OverflowError on SQLite) turned into a 500.
+DB_INT_MAX = 2**31 - 1
+# Dates from here to there: a bare date's end is the next day, and a time zone's offset
+# moves a moment by up to a day; at the edges of Python's range either overflows.
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
+
+CallSid = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[!-~]+$",  # printable ASCII: no NUL, which PostgreSQL text refuses
+        description="Twilio's CallSid, CA…",
+    ),
+]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=DB_INT_MAX)]
+RowId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 
 
 def queries(request: Request) -> TenantQueries:
@@ -52,10 +69,14 @@ def when(name: str, value: str | None) -> When | None:
     if value is None:
         return None
     try:
-        return parse_when(value)
+        parsed = parse_when(value)
     except ValueError:
         msg = "not an ISO 8601 date (2030-05-07) or date-time (2030-05-07T09:00)"
         raise invalid(name, value, msg) from None
+    day = parsed.date() if isinstance(parsed, datetime) else parsed
+    if not EARLIEST <= day <= LATEST:
+        raise invalid(name, value, f"out of range: dates from {EARLIEST} to {LATEST}")
+    return parsed
 
 
 def e164(value: str | None) -> str | None:

@@ -159,7 +159,8 @@ class UserOut(BaseModel):
 
 class NewUser(BaseModel):
     role: Role = Field(description="no higher than your own")
-    name: str | None = Field(None, max_length=200)
+    # no control characters: PostgreSQL text refuses NUL, and a name is shown on one line
+    name: str | None = Field(None, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
 class NewUserOut(UserOut):

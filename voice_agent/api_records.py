@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from voice_agent.api_common import Limit, Offset, actor, missing, queries, when
+from voice_agent.api_common import Limit, Offset, RowId, actor, missing, queries, when
 from voice_agent.api_models import BookingOut, HandoffOut, MessageOut, Page
 from voice_agent.auth import Dispatcher, Reader, audit_log
 
@@ -67,7 +67,7 @@ async def list_messages(
     tags=["messages"],
     responses=missing("message"),
 )
-async def mark_message_handled(request: Request, user: Dispatcher, message_id: int) -> Any:
+async def mark_message_handled(request: Request, user: Dispatcher, message_id: RowId) -> Any:
     tenant, audit = queries(request), audit_log(request)
 
     def mark() -> dict[str, Any] | None:
