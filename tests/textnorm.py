@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 
 import jiwer
 
@@ -27,3 +28,12 @@ def normalize(text: str) -> str:
 
 def wer(reference: str, hypothesis: str) -> float:
     return jiwer.wer(normalize(reference), normalize(hypothesis) or "<empty>")
+
+
+def heard_as(heard: str, said: str, ratio: float = 0.6) -> bool:
+    """Whisper's words for what was said, with margin: close in spelling ("Jane's Carter" for
+    "James Carter", "11:80 Birch Avenue") or sharing one of its longer words (a surname, a
+    street, "furnace"). Unrelated words fail it."""
+    h, s = normalize(heard), normalize(said)
+    close = SequenceMatcher(None, h, s).ratio() >= ratio
+    return close or any(w in h.split() for w in s.split() if len(w) >= 5)
