@@ -63,7 +63,13 @@ class Reply:
     text: str = ""
     calls: dict[int, ToolCall] = field(default_factory=dict)  # by the stream's tool-call index
     progressed: bool = False  # a token (text or tool call) arrived
+    token_at: float | None = None  # loop time of the last token (empty chunks don't count)
     finished: bool = False  # a finish_reason arrived: the response is whole
+
+    def size(self) -> tuple[int, int, int]:
+        """Grows with every token, text or tool call."""
+        calls = self.calls.values()
+        return len(self.text), len(self.calls), sum(len(c.name + c.arguments) for c in calls)
 
     def add(self, chunk: ChatCompletionChunk, new_id: Callable[[], str]) -> str:
         """Fold a chunk in; returns the text it carried."""
@@ -205,7 +211,10 @@ class LLMPolicy:
                 chunk = await _within(self._budget(turn, reply, started), anext(stream, None))
                 if chunk is None:
                     break
+                before = reply.size()
                 text = reply.add(chunk, new_id=lambda: f"call_{next(self._ids)}")
+                if reply.size() != before:
+                    reply.token_at = _now()
                 if text:
                     yield text
         except Exception as exc:  # APIError of any kind, broken JSON in the stream, timeouts
@@ -218,10 +227,10 @@ class LLMPolicy:
             raise ModelFailure("the stream ended without a finish reason")
 
     def _budget(self, turn: Turn, reply: Reply, started: float) -> float:
-        """Seconds to wait for the next piece of the stream (asked right after the last)."""
+        """Seconds to wait for the next piece of the stream."""
         now = _now()
-        if reply.progressed:
-            wait = self.stall_timeout_s  # between tokens: a model that stops has stalled
+        if reply.token_at is not None:  # between tokens: a model that stops has stalled
+            wait = reply.token_at + self.stall_timeout_s - now
         else:
             wait = started + self.first_token_timeout_s - now
         if not turn.heard:  # the caller is waiting in silence: the turn deadline applies

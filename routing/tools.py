@@ -24,7 +24,8 @@ UNAVAILABLE = "Our booking system can't be reached right now."
 _SMALL_TALK = frozenset(
     "hello hi hey hiya yes yeah yep no nope ok okay sure um uh er hm hmm mm ah oh bye goodbye "
     "good morning afternoon evening thanks thank you very much is anyone there anybody still "
-    "can hear me are on the line sorry what wait hang on a second sec".split()
+    "can hear me are on the line sorry what wait hang on a second sec that's that all it "
+    "nothing else fine great alright right".split()
 )
 
 

@@ -72,11 +72,13 @@ class Error:
 class Stall:
     """Headers (and the role chunk) at once, then nothing for `seconds`, then some text.
     With before_headers, the wait comes before the response starts; with `first`, those
-    pieces are streamed before the wait (a model that starts a sentence and stops)."""
+    pieces are streamed before the wait (a model that starts a sentence and stops); with
+    `keepalive`, an empty chunk every that many seconds during the wait (no token)."""
 
     seconds: float
     before_headers: bool = False
     first: tuple[str, ...] = ()
+    keepalive: float | None = None
 
 
 @dataclass
@@ -213,7 +215,13 @@ class FakeOpenAI:
         elif isinstance(reply, Stall):
             for piece in reply.first:
                 yield chunk({"content": piece})
-            await self._pause(request, reply.seconds)
+            if reply.keepalive:
+                until = time.monotonic() + reply.seconds
+                while time.monotonic() < until:
+                    await self._pause(request, reply.keepalive)
+                    yield chunk({"content": ""})
+            else:
+                await self._pause(request, reply.seconds)
             yield chunk({"content": "Sorry for the wait."}) + chunk({}, "stop") + "data: [DONE]\n\n"
         elif isinstance(reply, Drop | Garbage):
             for piece in reply.pieces:

@@ -411,15 +411,17 @@ async def test_stall_falls_back(fake: FakeOpenAI, policy: LLMPolicy, before_head
     assert_well_formed(fake.requests[1]["messages"])
 
 
+@pytest.mark.parametrize("keepalive", [None, 0.5])
 async def test_a_stall_after_the_first_words_is_cut_short(
-    fake: FakeOpenAI, policy: LLMPolicy
+    fake: FakeOpenAI, policy: LLMPolicy, keepalive: float | None
 ) -> None:
-    """The model sends half a sentence and stops. The session holds those words until the
-    sentence is complete, so the caller hears nothing: the stall bound between chunks (2 s)
-    ends the wait, not the turn budget (20 s here), nor the server (30 s). The 10 s below is
-    a safety net far above the bound, not a latency check."""
+    """The model sends half a sentence and stops (maybe still sending empty chunks). The
+    session holds those words until the sentence is complete, so the caller hears nothing:
+    the stall bound between tokens (2 s) ends the wait, not the turn budget (20 s here), nor
+    the server (30 s). The 10 s below is a safety net far above the bound, not a latency
+    check."""
     policy.stall_timeout_s = 2.0
-    fake.script(Stall(30.0, first=("Sure,", " I can")), Text("Back."))
+    fake.script(Stall(30.0, first=("Sure,", " I can"), keepalive=keepalive), Text("Back."))
     parts = await asyncio.wait_for(collect(policy.respond("Can someone come today?")), 10)
     assert parts == [Speak("Sure,"), Speak(" I can"), Speak("... "), Speak(FALLBACK_TEXT)]
     assert await wait_for(fake.aborted)  # the stalled stream was closed

@@ -339,3 +339,16 @@ async def test_a_transfer_the_llm_was_not_offered_is_refused(db: Path, fake: Fak
     assert not any(isinstance(p, Transfer) for p in parts)
     [refused] = tool_results(fake.requests[1])
     assert "Unknown tool" in refused["error"] and rows(conv, Handoff) == []
+
+
+async def test_a_failure_inside_the_local_policy_is_never_silence(db: Path) -> None:
+    """A profile whose time zone can't be loaded breaks every clock-based answer: the caller
+    still hears a line at once and the call goes on as a message."""
+    conv = Conversation(db)
+    profile = dataclasses.replace(conv.profile, timezone="Nowhere/Atlantis")
+    conv.profile = conv.tools.profile = profile
+    conv.policy = LocalPolicy(profile, conv.tools)
+    reply = await conv.say("What time are you open until today?")
+    assert "having trouble with our system" in reply and "name" in reply
+    await conv.say("Maria Lopez")
+    assert "best time" in await conv.say("Yes.")
