@@ -188,14 +188,15 @@ class CallStore:
         The line is provisional: `finalize` for the same stream replaces the stream's
         provisional lines with its final set (which has the interrupted/heard_text flags),
         so nothing is kept twice; if the process dies first, storage.recovery keeps them as
-        the transcript. Returns False, storing nothing, for an unknown call or one whose
-        caller's data was deleted while it was live."""
+        the transcript. Returns False, storing nothing, for an unknown call, one that has
+        ended (a late line is in the final set already), or one whose caller's data was
+        deleted while it was live."""
         now = datetime.now(UTC)
         with self._sessions.begin() as s:
             # The row lock (PostgreSQL) orders two lines of one call written at once.
             call = s.scalar(select(Call).where(Call.call_sid == call_sid).with_for_update())
-            if call is None or call.erased:
-                return False
+            if call is None or call.erased or call.status not in LIVE_STATUSES:
+                return False  # a line arriving after finalize is in the final set already
             offset = _offset_ms(call, stream_started_at)
             seq = s.scalar(
                 select(func.coalesce(func.max(TranscriptSegment.seq) + 1, 0)).where(
@@ -215,8 +216,7 @@ class CallStore:
                     provisional=True,
                 )
             )
-            if call.status in LIVE_STATUSES:
-                call.last_activity_at = now
+            call.last_activity_at = now
             return True
 
     def finalize(self, done: FinishedCall) -> None:

@@ -111,6 +111,9 @@ def test_lines_are_kept_as_said_and_replaced_by_the_final_set(world: World) -> N
         ("agent", "Bluebird Plumbing, how can I help?", 2000, 4500, True, False),
         ("caller", "My sink is clogged.", 5000, 6200, False, False),
     ]
+    # A line whose write was still queued when the call ended: already in the final set.
+    assert not calls.append_line("CAlines", ask, stream_at)
+    assert len(lines_of(world, "CAlines")) == 2
 
 
 def test_a_second_stream_keeps_the_first_streams_lines_once(world: World) -> None:
