@@ -330,6 +330,8 @@ class LocalPolicy:
         offers.append("take a message")
         if len(offers) == 1:
             return f"I can take a message and have someone from {self.profile.name} call you back."
+        if len(offers) == 2:
+            return f"I can {offers[0]} or {offers[1]}."
         return f"I can {', '.join(offers[:-1])}, or {offers[-1]}."
 
     def _booking_to_message(self, b: Booking) -> list[ReplyPart]:

@@ -352,3 +352,15 @@ async def test_a_failure_inside_the_local_policy_is_never_silence(db: Path) -> N
     assert "having trouble with our system" in reply and "name" in reply
     await conv.say("Maria Lopez")
     assert "best time" in await conv.say("Yes.")
+
+
+async def test_without_a_dispatcher_the_menu_offers_booking_and_messages(db: Path) -> None:
+    conv = Conversation(db)
+    profile = dataclasses.replace(conv.profile, dispatchers=())
+    conv.profile = conv.tools.profile = profile
+    conv.policy = LocalPolicy(profile, conv.tools)
+    menu = await conv.say("Hi, I have a question.")
+    assert menu.startswith("I can book a visit or take a message.") and "dispatcher" not in menu
+    reply = await conv.say("A pipe burst in the basement and it's flooding")
+    assert "call 911" in reply and "Nobody is on call" in reply and conv.control is None
+    assert rows(conv, Handoff) == [] and conv.tools.facts.handoff is None
