@@ -138,6 +138,9 @@ def _booking(now: datetime) -> str:
 
 _MESSAGES = """Everything else (billing, quotes, call-backs, anything you can't answer):
 take a message with take_message: their name, the call-back number (the caller ID above unless
-they give another), the reason and the best time to call back."""
+they give another), the reason and the best time to call back.
+If a tool result says our system is unavailable, tell the caller plainly ("Sorry, I can't reach
+our booking system right now") and take a message instead; a visit is booked only when
+book_appointment says booked."""
 
 _CLOSING = """When the caller has nothing else, say a short goodbye and call end_call."""
