@@ -279,8 +279,13 @@ async def test_socket_dropped_mid_sentence_still_finalizes_with_the_last_words(
 
 
 async def test_reordered_and_duplicated_frames_are_put_back_in_order(
-    server: RunningServer,
+    scripted: RunningServer,
 ) -> None:
+    # Whisper still makes out the sentence with its frames swapped pairwise (measured:
+    # "What kind are you open until today?", WER 0.14), so its words cannot tell the order.
+    # The scripted transcriber only knows the turn's audio as it was said (it scores 0.18
+    # against the swapped frames, 1.0 in order): its words are there only if the order is.
+    server = scripted
     signer = SignatureChecker(server.auth_token)
     async with httpx.AsyncClient() as http:
         ringing = await ring(http, signer, server.url, "+15555550196", "+15550100200")
@@ -301,4 +306,4 @@ async def test_reordered_and_duplicated_frames_are_put_back_in_order(
         assert await wait_for_answer(peer, 30)
     call = await wait_stored(server, ringing.call_sid)
     caller = " ".join(s["text"] for s in call["transcript"] if s["speaker"] == "caller")
-    assert wer(TEXT["hours-question.wav"], caller) <= 0.15, caller
+    assert normalize(caller) == normalize(TEXT["hours-question.wav"]), caller
