@@ -29,7 +29,9 @@ class CallSummary(BaseModel):
     call_sid: str = Field(examples=["CA0123456789abcdef0123456789abcdef"])
     from_: str = Field(alias="from", description="the caller, E.164", examples=["+15555550123"])
     to: str = Field(description="the business line that was called, E.164")
-    status: str = Field(description="ringing, in_progress, completed or failed")
+    status: str = Field(
+        description="ringing, in_progress, completed, failed or interrupted (closed after a crash)"
+    )
     started_at: datetime | None
     ended_at: datetime | None
     duration_s: float | None

@@ -151,8 +151,9 @@ def _delete(args: argparse.Namespace, engine: Engine, store: RecordingStore) -> 
         )
     if result["calls_in_progress"]:
         print(
-            f"warning: {result['calls_in_progress']} call(s) from this number are in progress; "
-            "run the deletion again once they have ended",
+            f"note: {result['calls_in_progress']} call(s) from this number are in progress: "
+            "what they stored is deleted, their number is kept until they end, and nothing "
+            "more of them is stored",
             file=sys.stderr,
         )
     return 0

@@ -76,9 +76,9 @@ async def incoming_call(request: Request) -> Response:
         business = await asyncio.to_thread(services.businesses.by_line, to)
         if business is not None:
             await asyncio.to_thread(services.calls.open_call, call_sid, business.id, caller, to)
-    except SQLAlchemyError:
+    except (SQLAlchemyError, ValueError) as exc:
         # Without a record we could not keep our promises about the call: say so politely.
-        log.exception("call %s: database unavailable", call_sid)
+        log.error("call %s: not recorded (%s)", call_sid, type(exc).__name__)
         reply.say(UNAVAILABLE)
         reply.hangup()
         return _twiml(reply)
