@@ -123,9 +123,10 @@ def stored(server: RunningServer, call_sid: str) -> dict | None:
 
 
 async def wait_stored(server: RunningServer, call_sid: str) -> dict:
-    """The record is written as the socket closes; poll until it is final."""
+    """The record is written as the socket closes; poll until it is final (a minute at least:
+    a loaded machine settles a call's last turn and outcome slowly)."""
     call = None
-    for _ in range(400):
+    for _ in range(1200):
         call = await asyncio.to_thread(stored, server, call_sid)
         if call and call["status"] in ("completed", "failed"):
             return call

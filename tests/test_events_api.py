@@ -312,7 +312,7 @@ async def test_a_console_on_one_worker_sees_calls_handled_by_another(
             assert (await for_b.frame()).comments == ["connected"]
             # Redis confirms a SUBSCRIBE asynchronously: publish until it is through.
             probe = sid()
-            for _ in range(50):
+            for _ in range(300):  # up to a minute
                 two.state.services.notifier.publish(a, "call.ended", {"call_sid": probe})
                 try:
                     frame = await for_a.event(timeout_s=0.2)

@@ -29,7 +29,7 @@ async def test_call_ending_during_an_outage_is_journaled_then_stored(
             mulaw = load_turn(AUDIO / "hours-question.wav")
             assert (await caller_turn(peer, "hours", mulaw, 30)).latency_ms is not None
             services.calls = CallStore(dead)  # the database goes away before the call ends
-        for _ in range(400):
+        for _ in range(1200):  # a minute at least
             if services.journal.pending():
                 break
             await asyncio.sleep(0.05)

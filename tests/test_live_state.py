@@ -65,7 +65,7 @@ async def test_events_reach_subscribers_of_that_business_only(live: LiveState) -
 
     task = asyncio.create_task(follow())
     await ready.wait()
-    for _ in range(100):  # pub/sub has no backlog: publish once the subscription is live
+    for _ in range(3000):  # pub/sub has no backlog: publish once the subscription is live
         await asyncio.sleep(0.02)
         live.bus.publish(business + 1, {"type": "call.started", "call_sid": "CAother"})
         live.bus.publish(business, {"type": "call.started", "call_sid": "CA1"})

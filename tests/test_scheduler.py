@@ -46,7 +46,7 @@ async def test_finals_jump_ahead_of_speculative_work_and_cancelled_work_is_skipp
     engine.gate.set()
     assert (await final)[0] == "job 4" and (await guess)[0] == "job 2"
     await blocker
-    for _ in range(500):  # the worker reaches the cancelled job right after job 2
+    for _ in range(6000):  # the worker reaches the cancelled job right after job 2
         if stt.stats.skipped:
             break
         await asyncio.sleep(0.01)
