@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     silence_prompt_ms: int = 8000
     dispatcher_ring_s: int = 20
     max_bad_messages: int = 50
+    # A signed socket that never says `start` holds a connection and a task: closed after this.
+    stream_start_timeout_s: float = 10.0
     calls_per_caller_limit: int = 10  # per caller number, per 10 minutes: a flood stops here
 
     @field_validator("recording_key")
