@@ -618,7 +618,10 @@ async def test_replay_from_call_places_the_recorded_caller_again(
         return " ".join(s["text"] for s in call["transcript"] if s["speaker"] == "caller")
 
     original = caller_text(recorded.stored)
-    assert wer(original, caller_text(replayed)) <= 0.1, (
+    # Both transcripts are Whisper's through the live pipeline, where a turn cut a little
+    # differently can be heard a little differently: measured 0.0 (2 runs); a word or two of
+    # the 18 may differ on a loaded machine, another call's words score ~1.
+    assert wer(original, caller_text(replayed)) <= 0.25, (
         normalize(original),
         normalize(caller_text(replayed)),
     )
