@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, create_engine, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, update
 
 from storage.audit import AuditLog
 from storage.businesses import BusinessStore
@@ -41,6 +39,7 @@ from tests.console_support import (
     tracking_bus,
     wait_for,
 )
+from tests.pg_support import KINDS, database_url
 from voice_agent.console_api import Claim, ClaimStore
 from voice_agent.replay import (
     caller_turn,
@@ -77,7 +76,6 @@ ARTIFACTS = ROOT / "test-artifacts"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 A_LINE, B_LINE = "+15550100200", "+15550100300"
 CALLER = "+15555550123"  # the live call's caller: in no seeded call
 H1, H2 = (f"CA{'c' * 31}{i}" for i in (1, 2))
@@ -454,33 +452,16 @@ async def test_claims_are_first_come_first_served_within_the_business(world: Wor
     }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=KINDS)
 def claim_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A fresh database of each kind (PostgreSQL: a throwaway one on the local server)."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'claims.db'}")
-        upgrade(engine)
-        yield engine
-        engine.dispose()
-        return
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        require_service("PostgreSQL at 127.0.0.1:5432", str(exc).splitlines()[0])
-    name = f"voice_agent_claims_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database_url(request.param, tmp_path) as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def test_concurrent_claims_have_one_winner(claim_db: Engine) -> None:

@@ -2,49 +2,31 @@
 
 from __future__ import annotations
 
-import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from tests.conftest import (
     AUDIO,
     RunningServer,
     ServerThread,
     free_port,
-    require_service,
     wait_stored,
 )
+from tests.pg_support import postgresql_database
 from tests.textnorm import heard_as
 from voice_agent.replay import place_call, ring
 from voice_agent.settings import Settings
 from voice_agent.twilio_auth import SignatureChecker
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     """A throwaway database on the local PostgreSQL server, dropped afterwards."""
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        require_service("PostgreSQL at 127.0.0.1:5432", str(exc).splitlines()[0])
-    name = f"voice_agent_test_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgresql_database() as url:
+        yield url
 
 
 async def test_a_call_on_postgresql_is_stored_and_read_back(pg_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]

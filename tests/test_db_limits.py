@@ -4,7 +4,6 @@ that do not print caller data, and statements that cannot hang a worker."""
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, func, inspect, select, text
+from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from storage.businesses import BusinessStore
@@ -24,9 +23,8 @@ from storage.models import Call, ConsentRecord, FieldTooLong, Message, Transcrip
 from storage.privacy import delete_caller, export_caller
 from storage.reception import ReceptionStore
 from storage.recordings import RecordingStore, load_key
-from tests.conftest import require_service
+from tests.pg_support import KINDS, migrated_engine, postgresql_database
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SIP_ID = "sip:customer-line-7@pbx.example.com:5060"
 LINE = "+15550100200"
 
@@ -34,42 +32,15 @@ LINE = "+15550100200"
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     """A throwaway database on the local PostgreSQL server, dropped afterwards."""
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        require_service("PostgreSQL at 127.0.0.1:5432", str(exc).splitlines()[0])
-    name = f"voice_agent_limits_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgresql_database() as url:
+        yield url
 
 
-def fresh_schema(engine: Engine) -> None:
-    """Every table dropped (PostgreSQL tests share one database per module), then migrated."""
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    upgrade(engine)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=KINDS)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated database of each kind."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/voice-agent.db"
-    else:
-        url = request.getfixturevalue("pg_url")
-    engine = make_engine(url)
-    fresh_schema(engine)
-    yield engine
-    engine.dispose()
+    with migrated_engine(request, tmp_path) as engine:
+        yield engine
 
 
 def demo_business(engine: Engine) -> int:

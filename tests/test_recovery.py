@@ -19,17 +19,24 @@ from sqlalchemy import Engine, select, update
 
 from storage.businesses import BusinessStore
 from storage.calls import STALE_AFTER, CallStore, FinishedCall, SegmentRecord, TurnRecord
-from storage.db import make_engine, session_factory
+from storage.db import session_factory
 from storage.models import Call, Recording, TranscriptSegment
 from storage.privacy import DELETED_NUMBER, delete_caller
 from storage.reception import ReceptionStore
 from storage.recordings import BYTES_PER_SECOND, RecordingStore, load_key
 from storage.recovery import owner_alive, recover
 from tests.conftest import ROOT
-from tests.test_db_limits import fresh_schema, pg_url  # noqa: F401  (a fixture)
+from tests.pg_support import KINDS, migrated_engine, postgresql_database
 
 CALLER = "sip:customer-line-7@pbx.example.com:5060"
 LINE = "+15550100200"
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A throwaway database on the local PostgreSQL server, dropped afterwards."""
+    with postgresql_database() as url:
+        yield url
 
 
 @dataclass
@@ -41,18 +48,13 @@ class World:
     business: int
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=KINDS)
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/voice-agent.db"
-    else:
-        url = request.getfixturevalue("pg_url")
-    engine = make_engine(url)
-    fresh_schema(engine)
-    key_file = tmp_path / "recording.key"
-    store = RecordingStore(engine, tmp_path / "recordings", load_key(None, key_file))
-    yield World(url, engine, store, key_file, BusinessStore(engine).list()[0]["id"])
-    engine.dispose()
+    with migrated_engine(request, tmp_path) as engine:
+        key_file = tmp_path / "recording.key"
+        store = RecordingStore(engine, tmp_path / "recordings", load_key(None, key_file))
+        url = engine.url.render_as_string(hide_password=False)
+        yield World(url, engine, store, key_file, BusinessStore(engine).list()[0]["id"])
 
 
 def lines_of(w: World, call_sid: str) -> list[tuple[str, str, int, int, bool, bool]]:
