@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from storage.businesses import to_profile
 from storage.db import iso as _iso
-from storage.db import session_factory
+from storage.db import session_factory, utc
 from storage.erasure import erase_call
 from storage.fields import caller_id
 from storage.models import Business, Call, TranscriptSegment, Turn
@@ -83,11 +83,6 @@ def owner_alive(owner: str) -> bool:
     except PermissionError:
         return True  # exists, someone else's
     return True
-
-
-def utc(dt: datetime) -> datetime:
-    """A stored timestamp as an aware UTC datetime (SQLite drops the offset)."""
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def last_activity(call: Call) -> datetime:

@@ -14,13 +14,17 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def utc(dt: datetime) -> datetime:
+    """A stored timestamp as an aware datetime. SQLite drops the offset; everything is
+    stored in UTC, so a naive value is UTC."""
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
 def iso(dt: datetime | None, tz: tzinfo | str | None = None) -> str | None:
-    """A stored timestamp as ISO 8601 with its offset (in `tz` when given). SQLite drops
-    the offset; everything is stored in UTC, so a naive value is UTC."""
+    """A stored timestamp as ISO 8601 with its offset (in `tz` when given)."""
     if dt is None:
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
+    dt = utc(dt)
     if tz is not None:
         dt = dt.astimezone(ZoneInfo(tz) if isinstance(tz, str) else tz)
     return dt.isoformat()

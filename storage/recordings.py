@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from storage.db import session_factory
+from storage.db import iso, session_factory
 from storage.models import Call, Recording
 
 MAGIC = b"VAREC1\n"
@@ -286,11 +286,8 @@ def recording_json(session: Session, call_id: int) -> dict[str, Any] | None:
     ).all()
     if not rows:
         return None
-    created = rows[0].created_at
-    if created.tzinfo is None:  # SQLite drops the offset; everything is stored in UTC
-        created = created.replace(tzinfo=UTC)
     return {
         "duration_s": round(sum(r.duration_s or 0.0 for r in rows), 2),
         "bytes": sum(r.bytes for r in rows),
-        "created_at": created.isoformat(),
+        "created_at": iso(rows[0].created_at),
     }

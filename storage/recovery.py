@@ -39,8 +39,8 @@ from typing import Any
 
 from sqlalchemy import Engine, exists, func, select, update
 
-from storage.calls import LIVE_STATUSES, RANK, STALE_AFTER, last_activity, owner_alive, utc
-from storage.db import session_factory
+from storage.calls import LIVE_STATUSES, RANK, STALE_AFTER, last_activity, owner_alive
+from storage.db import session_factory, utc
 from storage.erasure import erase_call
 from storage.models import Booking, Call, Handoff, Message, TranscriptSegment
 from storage.recordings import (

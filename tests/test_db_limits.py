@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from storage.businesses import BusinessStore
 from storage.calls import CallStore
 from storage.consent import ConsentStore
-from storage.db import alembic_config, make_engine, session_factory, upgrade
+from storage.db import alembic_config, make_engine, session_factory, upgrade, utc
 from storage.fields import MAX_CALLER_ID, caller_id
 from storage.models import Call, ConsentRecord, FieldTooLong, Message, TranscriptSegment
 from storage.privacy import delete_caller, export_caller
@@ -239,5 +239,4 @@ def test_call_context_after_open_is_unchanged_for_an_ordinary_number(engine: Eng
     with session_factory(engine)() as s:
         call = s.scalar(select(Call).where(Call.call_sid == "CAplain"))
         assert call is not None and call.last_activity_at is not None
-        started = call.started_at if call.started_at.tzinfo else call.started_at.replace(tzinfo=UTC)
-        assert datetime.now(UTC) - started < timedelta(hours=1)
+        assert datetime.now(UTC) - utc(call.started_at) < timedelta(hours=1)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select, update
 
 from storage.businesses import BusinessStore
 from storage.calls import STALE_AFTER, CallStore, FinishedCall, SegmentRecord, TurnRecord
-from storage.db import session_factory
+from storage.db import session_factory, utc
 from storage.models import Call, Recording, TranscriptSegment
 from storage.privacy import DELETED_NUMBER, delete_caller
 from storage.reception import ReceptionStore
@@ -78,8 +78,7 @@ def call_row(w: World, call_sid: str) -> Call:
 
 
 def started(w: World, call_sid: str) -> datetime:
-    at = call_row(w, call_sid).started_at
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return utc(call_row(w, call_sid).started_at)
 
 
 # ---- lines as they are said ---------------------------------------------------------------
@@ -205,7 +204,7 @@ def test_after_kill_9_the_call_is_closed_with_its_lines_and_recording(world: Wor
     call = call_row(world, "CAcrash")
     assert call.status == "interrupted" and call.outcome == "answered"
     t0 = started(world, "CAcrash")
-    ended = call.ended_at if call.ended_at.tzinfo else call.ended_at.replace(tzinfo=UTC)  # type: ignore[union-attr]
+    ended = utc(call.ended_at)  # type: ignore[arg-type]
     assert ended >= t0 and call.duration_s is not None and call.duration_s >= 3.4
     assert [(s, t, p) for s, t, _, _, _, p in lines_of(world, "CAcrash")] == [
         ("agent", "Bluebird Plumbing.", False),
