@@ -13,11 +13,12 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import openai
+import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -306,3 +307,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# -- for the test modules: bind the fixtures at module level to use them, e.g.
+#    `openai_server, fake = fake_openai.openai_server, fake_openai.fake` -------------------
+
+
+@pytest.fixture(scope="module")
+def openai_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(openai_server: FakeOpenAI) -> FakeOpenAI:
+    openai_server.reset()  # one server per module, a fresh script per test
+    return openai_server
+
+
+def tool_results(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool results a recorded request sent back to the model, decoded."""
+    return [json.loads(m["content"]) for m in request["messages"] if m["role"] == "tool"]

@@ -25,6 +25,7 @@ from storage.calls import CallStore
 from storage.db import make_engine, upgrade
 from storage.models import Booking, ConsentRecord, Handoff, Message
 from storage.reception import ReceptionStore
+from tests import fake_openai
 from tests.fake_openai import (
     Call,
     Drop,
@@ -35,7 +36,11 @@ from tests.fake_openai import (
     Text,
     ToolCalls,
     free_port,
+    tool_results,
 )
+
+# The fake server's fixtures, shared by the modules that talk to it.
+openai_server, fake = fake_openai.openai_server, fake_openai.fake
 
 CALL_SID = "CAtest"
 CALLER = "+15555550123"
@@ -64,18 +69,6 @@ class FakeFallback:
 
     async def on_silence(self, prompts_so_far: int) -> AsyncIterator[ReplyPart]:
         yield Speak("Fallback silence.")
-
-
-@pytest.fixture(scope="module")
-def openai_server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(openai_server: FakeOpenAI) -> FakeOpenAI:
-    openai_server.reset()  # one server per module, a fresh script per test
-    return openai_server
 
 
 @pytest.fixture
@@ -112,10 +105,6 @@ async def collect(parts: AsyncIterator[ReplyPart]) -> list[ReplyPart]:
 
 def spoken(parts: list[ReplyPart]) -> str:
     return "".join(p.text for p in parts if isinstance(p, Speak))
-
-
-def tool_results(request: dict[str, Any]) -> list[dict[str, Any]]:
-    return [json.loads(m["content"]) for m in request["messages"] if m["role"] == "tool"]
 
 
 def assert_well_formed(messages: list[dict[str, Any]]) -> None:

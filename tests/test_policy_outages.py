@@ -5,7 +5,6 @@ SQLite (and a real refused PostgreSQL connection), real policies, the fake OpenA
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,8 +22,12 @@ from routing.local import LocalPolicy
 from storage.db import make_engine
 from storage.models import Booking, ConsentRecord, Handoff, Message
 from storage.reception import ReceptionStore
+from tests import fake_openai
 from tests.dialogue import Conversation
-from tests.fake_openai import Call, FakeOpenAI, Text, ToolCalls
+from tests.fake_openai import Call, FakeOpenAI, Text, ToolCalls, tool_results
+
+# The fake server's fixtures, shared by the modules that talk to it.
+openai_server, fake = fake_openai.openai_server, fake_openai.fake
 
 CALLER = "+15555550123"
 BOOK = ["My kitchen sink is clogged.", "My name is Maria Lopez.",
@@ -151,26 +154,10 @@ class Fallback:
         yield Speak("Fallback.")
 
 
-@pytest.fixture(scope="module")
-def openai_server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(openai_server: FakeOpenAI) -> FakeOpenAI:
-    openai_server.reset()
-    return openai_server
-
-
 def llm_policy(conv: Conversation, fake: FakeOpenAI) -> LLMPolicy:
     return LLMPolicy(conv.profile, conv.tools, fake.client(), "gpt-test", Fallback(),  # type: ignore[arg-type]
                      first_token_timeout_s=10.0, turn_timeout_s=20.0,
                      stall_timeout_s=10.0)  # fmt: skip
-
-
-def tool_results(request: dict[str, Any]) -> list[dict[str, Any]]:
-    return [json.loads(m["content"]) for m in request["messages"] if m["role"] == "tool"]
 
 
 async def test_llm_tools_with_the_database_down_say_so_and_keep_the_message(
