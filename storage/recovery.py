@@ -69,29 +69,24 @@ def recover(
     now = (now or datetime.now(UTC)).astimezone(UTC)
     sessions = session_factory(engine)
     with sessions() as s:
-        live = s.execute(
-            select(Call.id, Call.owner, Call.last_activity_at, Call.started_at).where(
-                Call.status.in_(LIVE_STATUSES)
-            )
-        ).all()
-    dead_owner = {cid for cid, owner, _, _ in live if owner is not None and not owner_alive(owner)}
+        live = s.scalars(select(Call).where(Call.status.in_(LIVE_STATUSES))).all()
+    dead_owner = {c.id for c in live if c.owner is not None and not owner_alive(c.owner)}
     result: dict[str, Any] = {
         "calls_closed": [],
         "lines_kept": 0,
         "recordings_attached": 0,
         "recording_files_removed": 0,
     }
-    for cid, _, activity, started in live:
-        silent = now - utc(activity or started) >= older_than
-        if cid in dead_owner or silent:
-            closed = _close(sessions, cid, now, older_than, cid in dead_owner)
+    for call in live:
+        if call.id in dead_owner or now - last_activity(call) >= older_than:
+            closed = _close(sessions, call.id, now, older_than, call.id in dead_owner)
             if closed is not None:
                 result["calls_closed"].append(closed[0])
                 result["lines_kept"] += closed[1]
     if recordings is not None:
         attached, removed = _settle_files(sessions, recordings, now, older_than, dead_owner)
         result["recordings_attached"], result["recording_files_removed"] = attached, removed
-    if result["calls_closed"] or any(result[k] for k in list(result)[1:]):
+    if any(result.values()):
         log.warning(
             "recovered %d call(s) left open by a dead process (%s); %d recording(s) "
             "attached, %d file(s) removed",
