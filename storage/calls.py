@@ -106,6 +106,15 @@ def _offset_ms(call: Call, stream_started_at: datetime | None) -> int:
     return max(0, int((stream_started_at - utc(call.started_at)).total_seconds() * 1000))
 
 
+def _next_seq(s: Session, call_id: int) -> int:
+    """The `seq` a call's next transcript line gets: after every line stored so far."""
+    return s.scalar(
+        select(func.coalesce(func.max(TranscriptSegment.seq) + 1, 0)).where(
+            TranscriptSegment.call_id == call_id
+        )
+    )
+
+
 @dataclass
 class FinishedCall:
     call_sid: str
@@ -193,15 +202,10 @@ class CallStore:
             if call is None or call.erased or call.status not in LIVE_STATUSES:
                 return False  # a line arriving after finalize is in the final set already
             offset = _offset_ms(call, stream_started_at)
-            seq = s.scalar(
-                select(func.coalesce(func.max(TranscriptSegment.seq) + 1, 0)).where(
-                    TranscriptSegment.call_id == call.id
-                )
-            )
             s.add(
                 TranscriptSegment(
                     call_id=call.id,
-                    seq=seq,
+                    seq=_next_seq(s, call.id),
                     speaker=segment.speaker,
                     text=segment.text,
                     start_ms=segment.start_ms + offset,
@@ -249,11 +253,7 @@ class CallStore:
 
     @staticmethod
     def _append_final(s: Session, call: Call, done: FinishedCall, offset: int) -> None:
-        seq0 = s.scalar(
-            select(func.coalesce(func.max(TranscriptSegment.seq) + 1, 0)).where(
-                TranscriptSegment.call_id == call.id
-            )
-        )
+        seq0 = _next_seq(s, call.id)
         turn0 = s.scalar(select(func.count()).select_from(Turn).where(Turn.call_id == call.id))
         for i, seg in enumerate(done.segments):
             shifted = {
