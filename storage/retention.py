@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
@@ -53,7 +52,7 @@ def purge(
     orphans = 0
     if recordings is not None:
         longest = max((r or 0 for _, r, _ in businesses), default=0)
-        orphans = _purge_orphan_files(engine, recordings, now, longest)
+        orphans = _purge_orphan_files(recordings, now, longest)
     totals = {
         key: sum(r[key] for r in results)
         for key in ("recordings", "recording_files", "transcript_segments", "sms_bodies")
@@ -131,23 +130,15 @@ def _purge_business(
     return result
 
 
-def _purge_orphan_files(
-    engine: Engine, recordings: RecordingStore, now: datetime, max_days: int
-) -> int:
+def _purge_orphan_files(recordings: RecordingStore, now: datetime, max_days: int) -> int:
     """Encrypted files no row points to (a crash between writing and registering one) are
     removed once older than the longest recording retention of any business (and never
     before ORPHAN_GRACE, so a call being recorded right now keeps its file)."""
-    directory: Path = recordings.directory
-    if not directory.is_dir():
-        return 0
-    with session_factory(engine)() as s:
-        known = set(s.scalars(select(Recording.path)))
     cutoff = (now - max(timedelta(days=max_days), ORPHAN_GRACE)).timestamp()
     removed = 0
-    for path in directory.rglob("*.rec"):
-        relative = str(path.relative_to(directory))
+    for path in recordings.unregistered():
         try:
-            if relative not in known and path.stat().st_mtime < cutoff:
+            if path.stat().st_mtime < cutoff:
                 path.unlink()
                 removed += 1
         except FileNotFoundError:
