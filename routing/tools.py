@@ -95,7 +95,8 @@ class CallFacts:
     # What the caller told us so far (problem, name, address, callback, best_time), kept by
     # the policies as the dialogue gathers it: a call that ends early still leaves a message.
     heard: dict[str, str] = field(default_factory=dict)
-    # Writes the backend refused, as (kind, arguments), retried by save_unsaved().
+    # Writes the backend refused, as (kind, arguments), retried by save_unsaved(); kind is
+    # "message", "handoff" or "consent".
     unsaved: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def outcome(self, caller_spoke: bool) -> str:
@@ -247,15 +248,10 @@ class ReceptionTools:
 
     def record_sms_consent(self, agreed: bool) -> dict[str, Any]:
         """The caller's answer to SMS_CONSENT_WORDING, kept as proof with time and call."""
-        args = {"opt_in": agreed}
-        try:
-            self._write("consent", self._consent, **args)
-        except StorageDown:
-            # No proof of consent, no text: the answer is retried when the call ends.
-            self.facts.unsaved.append(("consent", args))
-            self.facts.sms_consent = agreed
-            return {"recorded": False, "sms_consent": agreed, **_unavailable("no_text")}
+        recorded, _ = self._keep("consent", {"opt_in": agreed})
         self.facts.sms_consent = agreed
+        if not recorded:  # no proof of consent, no text (retried when the call ends)
+            return {"recorded": False, "sms_consent": agreed, **_unavailable("no_text")}
         if agreed and self.facts.booking:
             self.events(
                 "booking.confirmation_requested",
@@ -274,23 +270,18 @@ class ReceptionTools:
         can dial from memory)."""
         dispatcher = self.profile.on_call
         self.hear(problem=reason)
-        if not self.can_transfer:
+        if dispatcher is None or not self.can_transfer:
             return {
                 "transferring": False,
                 "dispatcher": None,
                 "reason": "Nobody is on call. Take an urgent message with take_message.",
             }
-        args = {"reason": reason, "summary": summary}
-        try:
-            handoff_id = self._write("hand_off", self._hand_off, **args)
-        except StorageDown:
-            handoff_id = None
-            self.facts.unsaved.append(("handoff", args))
+        _, handoff_id = self._keep("handoff", {"reason": reason, "summary": summary})
         self.facts.handoff = {
             "id": handoff_id,
             "reason": reason,
             "summary": summary,
-            "dispatcher": dispatcher.name if dispatcher else None,
+            "dispatcher": dispatcher.name,
         }
         self.events(
             "call.handed_off",
@@ -299,15 +290,12 @@ class ReceptionTools:
                 "caller": self.caller_number,
                 "reason": reason,
                 "summary": summary,
-                "dispatcher": dispatcher.name if dispatcher else None,
-                "dispatcher_phone": dispatcher.phone if dispatcher else None,
-                "dispatcher_sms_opt_in": bool(dispatcher and dispatcher.sms_opt_in),
+                "dispatcher": dispatcher.name,
+                "dispatcher_phone": dispatcher.phone,
+                "dispatcher_sms_opt_in": bool(dispatcher.sms_opt_in),
             },
         )
-        return {
-            "transferring": dispatcher is not None,
-            "dispatcher": dispatcher.name if dispatcher else None,
-        }
+        return {"transferring": True, "dispatcher": dispatcher.name}
 
     def take_message(
         self,
@@ -327,12 +315,9 @@ class ReceptionTools:
             "best_time": best_time,
             "text": text or reason,
         }
-        try:
-            message_id = self._write("take_message", self._message, fields)
-        except StorageDown:
-            # Kept with the call and retried at its end; the team still gets the event.
-            message_id = None
-            self.facts.unsaved.append(("message", fields))
+        # A refused write is kept with the call and retried at its end; the team still gets
+        # the event.
+        _, message_id = self._keep("message", fields)
         self.facts.message = {"id": message_id, **fields}
         self.events("message.created", {"call_sid": self.call_sid, "message": self.facts.message})
         if message_id is None:
@@ -355,23 +340,13 @@ class ReceptionTools:
 
     def save_unsaved(self) -> bool:
         """Retry the writes the backend refused during the call; True once none is left."""
-        left: list[tuple[str, dict[str, Any]]] = []
-        for kind, args in self.facts.unsaved:
-            try:
-                if kind == "message":
-                    saved = self._write("take_message", self._message, args)
-                    if self.facts.message is not None and self.facts.message.get("id") is None:
-                        self.facts.message["id"] = saved
-                elif kind == "handoff":
-                    saved = self._write("hand_off", self._hand_off, **args)
-                    if self.facts.handoff is not None and self.facts.handoff.get("id") is None:
-                        self.facts.handoff["id"] = saved
-                elif kind == "consent":
-                    self._write("consent", self._consent, **args)
-            except StorageDown:
-                left.append((kind, args))
-        self.facts.unsaved = left
-        return not left
+        pending, self.facts.unsaved = self.facts.unsaved, []
+        for kind, args in pending:  # a write refused again goes back on the list
+            stored, record_id = self._keep(kind, args)
+            record = {"message": self.facts.message, "handoff": self.facts.handoff}.get(kind)
+            if stored and record is not None and record.get("id") is None:
+                record["id"] = record_id
+        return not self.facts.unsaved
 
     def finish_call(self, caller_lines: list[str]) -> str:
         """The call is over: its outcome. Blocking (database): run it off the event loop.
@@ -429,17 +404,32 @@ class ReceptionTools:
             )
             raise StorageDown(what) from exc
 
+    def _keep(self, kind: str, args: dict[str, Any]) -> tuple[bool, Any]:
+        """Store a record the call must not lose: (True, what the backend returned). A
+        refused write goes to `facts.unsaved` as (kind, args), for save_unsaved():
+        (False, None)."""
+        what, write = {
+            "message": ("take_message", self._message),
+            "handoff": ("hand_off", self._hand_off),
+            "consent": ("consent", self._consent),
+        }[kind]
+        try:
+            return True, self._write(what, write, args)
+        except StorageDown:
+            self.facts.unsaved.append((kind, args))
+            return False, None
+
     def _message(self, fields: dict[str, Any]) -> int:
         return self.backend.take_message(self.profile.id, self.call_sid, fields)
 
-    def _hand_off(self, reason: str, summary: str) -> int:
+    def _hand_off(self, args: dict[str, Any]) -> int:
         return self.backend.hand_off(
-            self.profile.id, self.call_sid, self.profile.on_call, reason, summary
+            self.profile.id, self.call_sid, self.profile.on_call, args["reason"], args["summary"]
         )
 
-    def _consent(self, opt_in: bool) -> None:
+    def _consent(self, args: dict[str, Any]) -> None:
         self.backend.record_consent(
-            self.profile.id, self.caller_number, opt_in, SMS_CONSENT_WORDING, self.call_sid
+            self.profile.id, self.caller_number, args["opt_in"], SMS_CONSENT_WORDING, self.call_sid
         )
 
     def _no_booking(self) -> dict[str, Any]:
