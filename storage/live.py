@@ -34,6 +34,10 @@ class CallRegistry(Protocol):
 
     def remove(self, call_sid: str) -> None: ...
 
+    def refresh(self, call_sid: str) -> None:
+        """The worker holding the call says it is still live (see RedisRegistry)."""
+        ...
+
     def active(self) -> dict[str, dict[str, Any]]: ...
 
 
@@ -81,6 +85,9 @@ class InProcessRegistry:
 
     def remove(self, call_sid: str) -> None:
         self._calls.pop(call_sid, None)
+
+    def refresh(self, call_sid: str) -> None:
+        pass  # the process that would refresh an entry is the one that holds it
 
     def active(self) -> dict[str, dict[str, Any]]:
         return dict(self._calls)
@@ -153,22 +160,41 @@ class RedisStreamTokens:
 
 
 class RedisRegistry:
-    """A hash of active calls; each worker refreshes its own entries' heartbeat."""
+    """A hash of active calls and a hash of when each was last refreshed. The worker with
+    the call refreshes it every heartbeat, so an entry whose removal was lost (Redis away
+    at that moment, a worker killed) lapses after `ttl_s` instead of staying a ghost."""
 
     KEY = "va:active_calls"
+    SEEN = "va:active_calls:seen"
 
-    def __init__(self, client: Any) -> None:
-        self._redis = client
+    def __init__(self, client: Any, ttl_s: float = 120.0) -> None:
+        self._redis, self._ttl = client, ttl_s
 
     def add(self, call_sid: str, info: dict[str, Any]) -> None:
-        _tolerate(lambda: self._redis.hset(self.KEY, call_sid, json.dumps(info)))
+        pipe = self._redis.pipeline()
+        pipe.hset(self.KEY, call_sid, json.dumps(info))
+        pipe.hset(self.SEEN, call_sid, time.time())
+        _tolerate(pipe.execute)
 
     def remove(self, call_sid: str) -> None:
-        _tolerate(lambda: self._redis.hdel(self.KEY, call_sid))
+        pipe = self._redis.pipeline()
+        pipe.hdel(self.KEY, call_sid)
+        pipe.hdel(self.SEEN, call_sid)
+        _tolerate(pipe.execute)
+
+    def refresh(self, call_sid: str) -> None:
+        _tolerate(lambda: self._redis.hset(self.SEEN, call_sid, time.time()))
 
     def active(self) -> dict[str, dict[str, Any]]:
-        raw = _tolerate(lambda: self._redis.hgetall(self.KEY)) or {}
-        return {k.decode(): json.loads(v) for k, v in raw.items()}
+        pipe = self._redis.pipeline()
+        pipe.hgetall(self.KEY)
+        pipe.hgetall(self.SEEN)
+        calls, seen = _tolerate(pipe.execute) or ({}, {})
+        fresh = time.time() - self._ttl
+        lapsed = [sid for sid in calls if float(seen.get(sid, 0)) < fresh]
+        for sid in lapsed:
+            self.remove(sid.decode())
+        return {k.decode(): json.loads(v) for k, v in calls.items() if k not in lapsed}
 
 
 class RedisBus:
@@ -268,6 +294,9 @@ class LiveState:
 
     async def remove_call(self, call_sid: str) -> None:
         await self._off_loop(self.registry.remove, call_sid)
+
+    async def refresh_call(self, call_sid: str) -> None:
+        await self._off_loop(self.registry.refresh, call_sid)
 
     async def active_calls(self) -> dict[str, dict[str, Any]]:
         return await self._off_loop(self.registry.active) or {}

@@ -4,11 +4,10 @@ heard (the sentences whose marks came back) and what was not."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
 import httpx
 
+from tests.calling import line_silence_until, until_agent_speaks
 from tests.conftest import AUDIO, MANIFEST, RunningServer, wait_stored
 from tests.textnorm import heard_as
 from transcripts.backchannel import is_backchannel
@@ -23,27 +22,11 @@ async def talk_over(peer: TwilioPeer, mulaw: bytes) -> None:
         await asyncio.sleep(0.002)
 
 
-async def line_silence_until(peer: TwilioPeer, done: Callable[[], bool]) -> bool:
-    """Line silence until `done()` (at most 60 s of wall time, however slow the machine)."""
-    deadline = time.monotonic() + 60
-    while not done():
-        if time.monotonic() > deadline:
-            return False
-        await peer.send_audio(b"\xff" * 160)
-        await asyncio.sleep(0.02)
-    return True
-
-
 async def until_mark(peer: TwilioPeer, name: str) -> bool:
     """Line silence until the agent sends mark `name`."""
     return await line_silence_until(
         peer, lambda: any(m["event"] == "mark" and m["mark"]["name"] == name for m in peer.received)
     )
-
-
-async def until_agent_speaks(peer: TwilioPeer) -> bool:
-    """Line silence until the agent's audio has reached the caller's side."""
-    return await line_silence_until(peer, lambda: bool(peer.agent_frames))
 
 
 async def test_caller_speaking_over_the_greeting_clears_it(server: RunningServer) -> None:

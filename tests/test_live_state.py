@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 
 import pytest
 import redis
@@ -85,3 +86,23 @@ def test_redis_going_away_does_not_raise(tmp_path) -> None:  # type: ignore[no-u
     assert dead.registry.active() == {}
     assert dead.limiter.allow("+15555550123"), "callers are not refused for our outage"
     assert not dead.tokens.redeem("anything", "CA1"), "an unverifiable token is refused"
+
+
+def test_a_call_whose_removal_was_lost_lapses_unless_refreshed() -> None:
+    """Redis away when a call ended (or its worker killed): the entry is not a ghost for
+    good. Entries the holding worker refreshes stay."""
+    from storage.live import RedisRegistry
+
+    client = redis.Redis.from_url(redis_or_skip())
+    registry = RedisRegistry(client, ttl_s=60)
+    ghost, live_sid = "CA" + secrets.token_hex(8), "CA" + secrets.token_hex(8)
+    registry.add(ghost, {"business_id": 1})
+    registry.add(live_sid, {"business_id": 1})
+    # Both were added two minutes ago; only the live one has been refreshed since.
+    client.hset(RedisRegistry.SEEN, ghost, time.time() - 120)
+    client.hset(RedisRegistry.SEEN, live_sid, time.time() - 120)
+    registry.refresh(live_sid)
+    active = registry.active()
+    assert live_sid in active and ghost not in active
+    assert not client.hexists(RedisRegistry.KEY, ghost), "the lapsed entry is removed"
+    registry.remove(live_sid)

@@ -110,7 +110,6 @@ def build_services(settings: Settings) -> Services:
         businesses=BusinessStore(engine),
         reception=ReceptionStore(engine),
         notifier=Notifier(sms=sms, webhooks=WebhookDispatcher(WebhookStore(engine)), bus=live.bus),
-        tokens=live.tokens,
         live=live,
         journal=Journal(settings.data_dir / "journal"),
         metrics=Metrics(),
@@ -146,6 +145,8 @@ async def look_after_calls(services: Services, every_s: float = 30.0) -> None:
     at start-up, then every few minutes."""
     rounds = 0
     while True:
+        for call_sid in list(services.sessions):
+            await services.live.refresh_call(call_sid)  # never raises: Redis trouble is logged
         try:
             for call_sid in list(services.sessions):
                 await asyncio.to_thread(services.calls.touch, call_sid)

@@ -102,11 +102,18 @@ async def media_stream(ws: WebSocket) -> None:
 
     started_at = datetime.now(UTC)
 
-    def listener(kind: str, data: dict) -> None:
-        if kind == "transcript":  # one live event per line, as it is stored
-            publish("call.transcript", {"call_sid": info.call_sid, **data})
-            line = SegmentRecord(data["speaker"], data["text"], data["start_ms"], data["end_ms"])
-            services.lines.add(info.call_sid, line, started_at)
+    def on_line(line: SegmentRecord) -> None:  # one live event per line, as it is stored
+        publish(
+            "call.transcript",
+            {
+                "call_sid": info.call_sid,
+                "speaker": line.speaker,
+                "text": line.text,
+                "start_ms": line.start_ms,
+                "end_ms": line.end_ms,
+            },
+        )
+        services.lines.add(info.call_sid, line, started_at)
 
     publish("call.started", {"call_sid": info.call_sid, "from": caller_number, "to": business.line})
 
@@ -133,9 +140,9 @@ async def media_stream(ws: WebSocket) -> None:
         hang_up=hang_up,
         config=services.session_config,
         recorder=StereoRecorder(writer, background=True) if writer is not None else None,
-        listener=listener,
+        on_line=on_line,
+        started_at=started_at,
     )
-    session.started_at = started_at
     services.sessions[info.call_sid] = session
     try:
         await session.start(opening)

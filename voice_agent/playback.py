@@ -10,12 +10,12 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+from media.resample import PHONE_RATE
 from storage.calls import SegmentRecord
 
 # A mark comes back when the audio before it has played; a client that never echoes it
 # must not hold the agent in "speaking" (deaf to the caller, silent) for the rest of the call.
 MARK_GRACE_S = 3.0
-PHONE_RATE = 8000
 
 
 @dataclass

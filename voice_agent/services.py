@@ -11,7 +11,7 @@ from routing.policy import PolicyFactory
 from storage.businesses import BusinessStore
 from storage.calls import CallStore
 from storage.journal import Journal
-from storage.live import LiveState, StreamTokens
+from storage.live import LiveState
 from storage.reception import ReceptionStore
 from storage.recordings import RecordingStore
 from voice_agent.line_writer import LineWriter
@@ -31,7 +31,6 @@ class Services:
     businesses: BusinessStore
     reception: ReceptionStore
     notifier: Notifier
-    tokens: StreamTokens
     signatures: SignatureChecker
     policy_factory: PolicyFactory
     session_config: SessionConfig

@@ -83,7 +83,9 @@ class Engines:
     )
 
 
-Listener = Callable[[str, dict], None]  # live events: ("transcript", {...}) and the like
+# Each transcript line as it is said: the live feed, and the store that keeps lines as they
+# happen so that a crash loses none of them.
+LineListener = Callable[[SegmentRecord], None]
 
 
 @dataclass(frozen=True)
@@ -106,14 +108,15 @@ class CallSession:
         send: Send,
         hang_up: Callable[[], Awaitable[None]],
         config: SessionConfig | None = None,
-        listener: Listener | None = None,
+        on_line: LineListener | None = None,
+        started_at: datetime | None = None,  # the stream's start: lines' times count from it
         recorder: StereoRecorder | None = None,
     ) -> None:
         self.call_sid, self.stream_sid = call_sid, stream_sid
         self.policy, self.engines = policy, engines
         self.config = config or SessionConfig()
         self._hang_up = hang_up
-        self._listener = listener or (lambda _kind, _data: None)
+        self._on_line = on_line or (lambda _segment: None)
         self._jitter = JitterBuffer()
         self._pending_bytes = bytearray()
         self._vad = VoiceDetector(self.config.vad_aggressiveness)
@@ -138,11 +141,12 @@ class CallSession:
         self._cut_off: CutOff | None = None
         self._quiet_ms = 0
         self._silence_prompts = 0
-        self._last_frame_wall = time.monotonic()
+        self._last_media_wall = time.monotonic()
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._keeping: set[asyncio.Task[None]] = set()  # words to store: finished, not cancelled
         self.transferred = False
-        self.started_at = datetime.now(UTC)
+        self.started_at = started_at or datetime.now(UTC)
 
     # ---- inbound -------------------------------------------------------------------
 
@@ -151,6 +155,7 @@ class CallSession:
         self._spawn(self._watchdog())
 
     def on_media(self, chunk: int, payload: bytes) -> None:
+        self._last_media_wall = time.monotonic()
         for ready in self._jitter.push(chunk, payload):
             self._pending_bytes += ready
         while len(self._pending_bytes) >= g711.FRAME_BYTES:
@@ -167,7 +172,6 @@ class CallSession:
         self.playback.on_mark(name)
 
     def _on_frame(self, frame: np.ndarray) -> None:
-        self._last_frame_wall = time.monotonic()
         if self.recorder is not None:
             self.recorder.caller_frame(frame)
         voiced = self._vad.is_speech(frame)
@@ -245,7 +249,7 @@ class CallSession:
         if carry is not None and event.end_ms - carry.start_ms > self.config.endpointer.max_turn_ms:
             # A caller who keeps going on (or a stream flooding speech) makes no endless turn:
             # one transcription holds a shared worker, so no turn grows past max_turn_ms.
-            self._spawn(self._keep_words(carry))
+            self._keeping.add(self._spawn(self._keep_words(carry)))
             carry = None
         event = _joined(carry, event)
         self._uncommitted = event
@@ -280,9 +284,8 @@ class CallSession:
             now = time.monotonic()
             if self.playback.expire(now):
                 log.warning("call %s: marks not echoed in time; taken as played", self.call_sid)
-            stalled_s = now - self._last_frame_wall
-            if stalled_s >= 2 * period:
-                self._watch_silence(int(min(stalled_s, period) * 1000))
+            if now - self._last_media_wall >= 2 * period:  # frames stopped: the clock counts
+                self._watch_silence(int(period * 1000))
 
     def _watch_silence(self, elapsed_ms: int = FRAME_MS) -> None:
         busy = (
@@ -348,7 +351,7 @@ class CallSession:
 
     def _add_caller_line(self, segment: SegmentRecord) -> None:
         self.caller_segments.append(segment)
-        self._listener("transcript", _line(segment))
+        self._on_line(segment)
 
     async def _carry_on(self, cut_off: CutOff, text: str, speech: SpeechEnded) -> bool:
         """After a barge-in that was the agent's own echo, or the caller just listening
@@ -374,7 +377,7 @@ class CallSession:
         task.speaks = True  # type: ignore[union-attr]  # barge-in cancels speaking tasks
         spoken = await self._speaker.say(parts, self._endpointer.now_ms, before_first_audio)
         if spoken.said_anything:
-            self._listener("transcript", _line(self.playback.utterances[-1].segment()))
+            self._on_line(self.playback.utterances[-1].segment())
         if spoken.control is not None:
             self._closing = True
             task.speaks = False  # type: ignore[union-attr]  # the last words are not cut
@@ -392,6 +395,7 @@ class CallSession:
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
+        self._keeping.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("call %s: task failed", self.call_sid, exc_info=task.exception())
 
@@ -401,7 +405,7 @@ class CallSession:
         """Stop everything and return the record. A caller cut off mid-sentence is still
         transcribed: the last words of a call are often the important ones."""
         self._drop_speculation()
-        for task in list(self._tasks):
+        for task in self._tasks - self._keeping:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for ready in self._jitter.flush():
@@ -462,17 +466,6 @@ def _joined(first: SpeechEnded | None, then: SpeechEnded | None) -> SpeechEnded 
 
 async def _said(text: str) -> AsyncIterator[ReplyPart]:
     yield Speak(text)
-
-
-def _line(segment: SegmentRecord) -> dict:
-    """A transcript line as listeners get it: the live feed, and the store that keeps lines
-    as they happen so that a crash loses none of them."""
-    return {
-        "speaker": segment.speaker,
-        "text": segment.text,
-        "start_ms": segment.start_ms,
-        "end_ms": segment.end_ms,
-    }
 
 
 def _ms(start: float, end: float) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from storage.profiles import BusinessProfile, Dispatcher
+from storage.profiles import BusinessProfile
 
 
 class RecentTransfers:
@@ -24,8 +24,9 @@ class RecentTransfers:
             self._calls = {k: v for k, v in self._calls.items() if v[0] > now}
             self._calls[call_sid] = (now + self._ttl, business)
 
-    def dispatcher_for(self, call_sid: str) -> tuple[BusinessProfile, Dispatcher] | None:
-        """Once per call: the business and its on-call dispatcher, if we handed this call off."""
+    def dial_for(self, call_sid: str) -> tuple[str, str] | None:
+        """Once per call, if we handed it off: (the business line to show as caller id, the
+        on-call dispatcher's phone)."""
         with self._lock:
             entry = self._calls.pop(call_sid, None)
         if entry is None or entry[0] <= time.monotonic():
@@ -34,4 +35,4 @@ class RecentTransfers:
         dispatcher = business.on_call
         if dispatcher is None or not dispatcher.phone:
             return None
-        return business, dispatcher
+        return business.line, dispatcher.phone

@@ -112,12 +112,12 @@ async def stream_ended(request: Request) -> Response:
     except SQLAlchemyError as exc:
         # Twilio must get TwiML, not a 500. A handoff this worker made still goes through.
         log.error("call %s: database unavailable after the stream (%s)", call_sid, exc)
-        known = services.transfers.dispatcher_for(call_sid)
+        known = services.transfers.dial_for(call_sid)
         if known is None:
             reply.say(UNAVAILABLE)
             reply.hangup()
             return _twiml(reply)
-        line, phone = known[0].line, known[1].phone
+        line, phone = known
     dial = reply.dial(
         caller_id=line,
         timeout=services.settings.dispatcher_ring_s,

@@ -4,7 +4,6 @@ and the caller's data can be exported and deleted."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -20,8 +19,9 @@ from sqlalchemy import update
 from storage.calls import CallStore
 from storage.db import make_engine, upgrade
 from storage.models import Business
+from tests.calling import eventually, line_silence_until
 from tests.conftest import AUDIO, ROOT, free_port
-from voice_agent.replay import caller_turn, connect_stream, load_turn, ring
+from voice_agent.replay import Ringing, caller_turn, connect_stream, load_turn, ring
 from voice_agent.twilio_auth import SignatureChecker
 
 TOKEN = "crash-test-token"
@@ -58,6 +58,10 @@ def serving(data: Path) -> Iterator[tuple[subprocess.Popen, str]]:
             proc.wait(timeout=60)
 
 
+def transcript(store: CallStore, ringing: Ringing) -> list[dict]:
+    return store.call_json(ringing.call_sid)["transcript"]
+
+
 def _cli(data: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "VOICE_AGENT_DATA_DIR": str(data), "TWILIO_AUTH_TOKEN": TOKEN}
     return subprocess.run(
@@ -83,12 +87,10 @@ async def test_a_call_killed_mid_way_is_closed_kept_and_deletable(tmp_path: Path
                 peer, "sink-clogged.wav", load_turn(AUDIO / "sink-clogged.wav"), 60
             )
             assert turn.agent_audio_s > 0.3
-            for _ in range(300):  # the caller's words are stored as they are said
-                call = await asyncio.to_thread(store.call_json, ringing.call_sid)
-                if any(s["speaker"] == "caller" for s in call["transcript"]):
-                    break
-                await peer.send_audio(b"\xff" * 160)
-                await asyncio.sleep(0.05)
+            stored_words = await line_silence_until(  # lines are stored as they are said
+                peer, lambda: any(s["speaker"] == "caller" for s in transcript(store, ringing))
+            )
+            assert stored_words, "the caller's words were not stored during the call"
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
 
@@ -96,12 +98,11 @@ async def test_a_call_killed_mid_way_is_closed_kept_and_deletable(tmp_path: Path
     assert crashed["status"] == "in_progress"
 
     with serving(data):  # start-up closes what the dead process left open
-        for _ in range(300):
-            call = store.call_json(ringing.call_sid)
-            if call["status"] != "in_progress":
-                break
-            await asyncio.sleep(0.1)
-    assert call["status"] == "interrupted", call
+        closed = await eventually(
+            lambda: store.call_json(ringing.call_sid)["status"] != "in_progress"
+        )
+    call = store.call_json(ringing.call_sid)
+    assert closed and call["status"] == "interrupted", call
     assert any(s["speaker"] == "caller" and s["text"] for s in call["transcript"]), call
     assert call["recording"], "the recording made before the crash was not attached"
 
