@@ -115,9 +115,8 @@ class ReceptionStore:
                 dispatcher_id=dispatcher.id if dispatcher else None,
                 dispatcher_name=dispatcher.name if dispatcher else None,
                 dispatcher_phone=dispatcher.phone if dispatcher else None,
-                reason=clip(reason, 64),
-                summary=summary,
                 requested_at=_now(),
+                **_fit(Handoff, {"reason": reason, "summary": summary}),
             )
             s.add(handoff)
             s.flush()
