@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,22 +25,8 @@ from storage.profiles import (
 )
 from storage.profiles import Dispatcher as DispatcherInfo
 
-PROFILE_FIELDS = (
-    "name",
-    "line",
-    "timezone",
-    "opening_hours",
-    "greeting",
-    "recording_enabled",
-    "services",
-    "service_area",
-    "emergency_rules",
-    "slot_minutes",
-    "visits_per_slot",
-    "recording_retention_days",
-    "transcript_retention_days",
-    "sms_help_text",
-)
+# The business columns a profile file sets, in the order export prints them
+PROFILE_FIELDS = tuple(f for f in ProfileFile.model_fields if f not in ("id", "dispatchers"))
 DISPATCHER_CONSENT = "Agreed to receive SMS alerts about handed-off calls (profile import)."
 DISPATCHER_OPT_OUT = "SMS alerts about handed-off calls turned off (profile import)."
 
@@ -93,16 +81,14 @@ def _set_dispatchers(session: Session, b: Business, wanted: list[DispatcherSpec]
     do the handoffs that refer to them. One the file leaves out is deleted, unless a handoff
     refers to it: then it is kept off call and without SMS alerts. An SMS opt-in is recorded
     as a consent record (alerts depend on it) when it is new, and an opt-out when it ends."""
-    existing = list(b.dispatchers)
+    left_out = list(b.dispatchers)  # what no entry of the file matches, in the end
     matched: dict[int, Dispatcher] = {}  # index in `wanted` -> row
     for by in ("phone", "name"):
-        free = [d for d in existing if d not in matched.values()]
         for i, spec in enumerate(wanted):
-            if i not in matched:
-                row = next((d for d in free if getattr(d, by) == getattr(spec, by)), None)
-                if row is not None:
-                    matched[i] = row
-                    free.remove(row)
+            row = None if i in matched else _find(left_out, by, getattr(spec, by))
+            if row is not None:
+                matched[i] = row
+                left_out.remove(row)
     consent: list[tuple[str, bool]] = []
     for i, spec in enumerate(wanted):
         row = matched.get(i)
@@ -110,17 +96,14 @@ def _set_dispatchers(session: Session, b: Business, wanted: list[DispatcherSpec]
             row = Dispatcher(name=spec.name, phone=spec.phone)
             b.dispatchers.append(row)
         was_opted_in = row.sms_opt_in and row.phone == spec.phone
-        if row.sms_opt_in and row.phone != spec.phone:
+        if row.sms_opt_in and not (was_opted_in and spec.sms_opt_in):
             consent.append((row.phone, False))
         if spec.sms_opt_in and not was_opted_in:
             consent.append((spec.phone, True))
-        elif was_opted_in and not spec.sms_opt_in:
-            consent.append((spec.phone, False))
         row.name, row.phone = spec.name, spec.phone
         row.on_call, row.sms_opt_in = spec.on_call, spec.sms_opt_in
 
     notes = []
-    left_out = [d for d in existing if d not in matched.values()]
     referenced = set(
         session.scalars(
             select(Handoff.dispatcher_id).where(Handoff.dispatcher_id.in_([d.id for d in left_out]))
@@ -151,6 +134,10 @@ def _set_dispatchers(session: Session, b: Business, wanted: list[DispatcherSpec]
             )
         )
     return notes
+
+
+def _find(rows: list[Dispatcher], by: str, value: str) -> Dispatcher | None:
+    return next((d for d in rows if getattr(d, by) == value), None)
 
 
 def seed_demo(session: Session) -> None:
@@ -188,14 +175,11 @@ class BusinessStore:
             ]
 
     def add(self, name: str, line: str, timezone: str) -> int:
-        try:
-            with self._sessions.begin() as s:
-                b = Business(name=name, line=line, timezone=timezone, opening_hours={})
-                s.add(b)
-                s.flush()
-                return b.id
-        except IntegrityError:
-            raise ValueError(f"the line {line} already belongs to a business") from None
+        with _line_is_free(line), self._sessions.begin() as s:
+            b = Business(name=name, line=line, timezone=timezone, opening_hours={})
+            s.add(b)
+            s.flush()
+            return b.id
 
     def export_yaml(self, business_id: int) -> str:
         with self._sessions() as s:
@@ -209,11 +193,19 @@ class BusinessStore:
         ValueError naming the wrong fields), LookupError, or ValueError for a line that
         belongs to another business. Returns notes for the operator."""
         profile = load_profile_yaml(text)
-        try:
-            with self._sessions.begin() as s:
-                b = s.scalar(self._query().where(Business.id == business_id))
-                if b is None:
-                    raise LookupError(f"no business {business_id}")
-                return apply_profile(s, b, profile)
-        except IntegrityError:
-            raise ValueError(f"the line {profile.line} already belongs to a business") from None
+        with _line_is_free(profile.line), self._sessions.begin() as s:
+            b = s.scalar(self._query().where(Business.id == business_id))
+            if b is None:
+                raise LookupError(f"no business {business_id}")
+            return apply_profile(s, b, profile)
+
+
+@contextmanager
+def _line_is_free(line: str | None) -> Iterator[None]:
+    """A line answers for one business: the unique index refuses a second, said here."""
+    try:
+        yield
+    except IntegrityError:
+        if line is None:  # not about a line: a bug, shown as one
+            raise
+        raise ValueError(f"the line {line} already belongs to a business") from None
