@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -100,7 +101,18 @@ def _area(value: Any) -> str:
     return value
 
 
+def check_timezone(name: str) -> str:
+    """`name` if it is an IANA time zone, else a ValueError saying what is expected."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = f"unknown time zone {name!r} (an IANA name, e.g. America/Chicago)"
+        raise ValueError(msg) from None
+    return name
+
+
 HHMM = Annotated[str, BeforeValidator(_hhmm)]
+TimeZone = Annotated[str, AfterValidator(check_timezone)]
 AreaEntry = Annotated[str, BeforeValidator(_area)]
 E164 = Annotated[
     str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164, e.g. +15550100200")
@@ -126,13 +138,26 @@ class DispatcherSpec(_Strict):
     sms_opt_in: bool = False
 
 
+# Business columns that hold no NULL: a file may leave them out, not set them to null
+NOT_NULL = (
+    "name",
+    "line",
+    "timezone",
+    "recording_enabled",
+    "slot_minutes",
+    "visits_per_slot",
+    "recording_retention_days",
+    "transcript_retention_days",
+)
+
+
 class ProfileFile(_Strict):
     """Every field is optional: what a file leaves out stays as it is."""
 
     id: int | None = None  # accepted and ignored: the business is the one named on import
     name: Text | None = None
     line: E164 | None = None
-    timezone: str | None = None
+    timezone: TimeZone | None = None
     opening_hours: dict[Day, tuple[HHMM, HHMM] | None] | None = None
     greeting: str | None = Field(None, max_length=2000)
     recording_enabled: bool | None = None
@@ -146,16 +171,12 @@ class ProfileFile(_Strict):
     transcript_retention_days: int | None = Field(None, ge=0, le=36500)
     sms_help_text: str | None = Field(None, max_length=1000)
 
-    @field_validator("timezone")
+    @field_validator(*NOT_NULL, mode="before")
     @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
+    def _not_null(cls, value: Any) -> Any:
+        # None is what a field left out defaults to; written out, the column cannot take it
         if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            msg = f"unknown time zone {value!r} (an IANA name, e.g. America/Chicago)"
-            raise ValueError(msg) from None
+            raise ValueError("cannot be empty (null): leave the field out to keep it as it is")
         return value
 
     @field_validator("opening_hours")

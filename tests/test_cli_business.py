@@ -211,6 +211,8 @@ def test_yaml_numbers_that_are_hours_and_zip_codes_stay_what_was_written(tmp_pat
         ("service_area: [1106]", "service_area[0]: a ZIP code has 5 digits"),
         ("slot_minutes: 0", "slot_minutes: Input should be greater than or equal to 5"),
         ("timezone: Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+        ("name: null", "name: cannot be empty (null)"),
+        ("slot_minutes: null", "slot_minutes: cannot be empty (null)"),
         ("dispatchers: [{name: A, phone: '+15550100299', colour: red}]", "dispatchers[0].colour"),
         ("dispatchers: [{name: A, phone: '555-0199'}]", "dispatchers[0].phone"),
         ("services: [{name: x, minutes: 30}]", "services[0].minutes: unknown field"),

@@ -10,7 +10,7 @@ from typing import Any
 
 from storage import db
 from storage.businesses import BusinessStore
-from storage.profiles import ProfileError
+from storage.profiles import ProfileError, check_timezone
 from voice_agent.settings import Settings
 
 
@@ -47,7 +47,7 @@ def business(args: argparse.Namespace, settings: Settings) -> int:
 
 def _run(args: argparse.Namespace, store: BusinessStore) -> int:
     if args.business_command == "add":
-        _check_timezone(args.timezone)
+        check_timezone(args.timezone)
         business_id = store.add(args.name, args.line, args.timezone)
         row = {"id": business_id, "name": args.name, "line": args.line}
         print(json.dumps(row) if args.json else f"business {business_id}: {args.name}")
@@ -65,15 +65,6 @@ def _run(args: argparse.Namespace, store: BusinessStore) -> int:
         for note in notes:
             print(f"note: {note}")
     return 0
-
-
-def _check_timezone(name: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r}") from exc
 
 
 HANDLERS = {"business": business}
