@@ -18,7 +18,7 @@ from media.wav import AudioFileError, write_wav
 from storage import db
 from storage.calls import CallStore
 from voice_agent import cli_business, cli_notifications, cli_privacy, cli_users, log_redaction
-from voice_agent.settings import ConfigError, Settings, shown_database_url
+from voice_agent.settings import DATABASE_FILE, ConfigError, Settings, shown_database_url
 
 PROG = "voice-agent"
 
@@ -137,7 +137,7 @@ def explain(exc: Exception, settings: Settings | None) -> tuple[str, int] | None
 def _database(settings: Settings | None) -> tuple[str, bool]:
     """The database for a message (no password), and whether it is a SQLite file."""
     if settings is None or not settings.database_url:
-        where = settings.data_dir / "voice-agent.db" if settings else "the data dir"
+        where = settings.data_dir / DATABASE_FILE if settings else "the data dir"
         return str(where), True
     return shown_database_url(settings.database_url), settings.database_url.startswith("sqlite")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import secrets
 from pathlib import Path
@@ -16,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 log = logging.getLogger(__name__)
 
 DEV_TOKEN_FILE = "twilio-dev-auth-token"
+DATABASE_FILE = "voice-agent.db"  # in the data dir, when DATABASE_URL is not set
 DATABASE_URL_EXAMPLES = "postgresql+psycopg://user:password@host:5432/db or sqlite:////path/file.db"
 
 
@@ -26,8 +25,9 @@ class ConfigError(ValueError):
 def normalize_database_url(raw: str) -> str:
     """DATABASE_URL as SQLAlchemy takes it: postgres:// and postgresql:// (what hosting
     platforms hand out) mean PostgreSQL through psycopg 3, the driver installed here."""
+    raw = raw.strip()
     try:
-        url = make_url(raw.strip())
+        given = url = make_url(raw)
     except ArgumentError:
         raise ConfigError(
             f"DATABASE_URL is not a database URL; expected e.g. {DATABASE_URL_EXAMPLES}"
@@ -47,8 +47,8 @@ def normalize_database_url(raw: str) -> str:
             f"DATABASE_URL: the driver for {url.drivername!r} is not installed ({exc.name}); "
             f"expected e.g. {DATABASE_URL_EXAMPLES}"
         ) from None
-    if url.drivername == make_url(raw.strip()).drivername:
-        return raw.strip()
+    if url.drivername == given.drivername:
+        return raw
     return url.render_as_string(hide_password=False)
 
 
@@ -108,16 +108,16 @@ class Settings(BaseSettings):
     def _recording_key_is_32_bytes(cls, value: str | None) -> str | None:
         if not value:
             return None
+        from storage.recordings import _decode_key  # cryptography: loaded only when needed
+
         try:
-            key = base64.b64decode(value.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            key = b""
-        if len(key) != 32:
+            _decode_key(value.strip(), "RECORDING_KEY")  # the check the recorder makes
+        except ValueError:
             raise ValueError(
                 "a recording key is 32 bytes, base64-encoded (make one with "
                 "`openssl rand -base64 32`); to read existing recordings, set the key they "
                 "were written with"
-            )
+            ) from None
         return value.strip()
 
     def resolved_database_url(self) -> str:
@@ -126,7 +126,7 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalize_database_url(self.database_url)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{(self.data_dir / 'voice-agent.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / DATABASE_FILE).resolve()}"
 
     def auth_token(self) -> str:
         """The Twilio auth token; without one, a local development token kept in the data
