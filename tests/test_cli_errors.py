@@ -69,8 +69,15 @@ def test_a_sqlite_file_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None
     ],
 )
 def test_a_database_url_that_cannot_work_is_one_line(tmp_path: Path, url: str, says: str) -> None:
+    # asyncpg is no dependency of ours; shadowed, it is not installed wherever this runs
+    shadow = tmp_path / "shadow"
+    (shadow / "asyncpg").mkdir(parents=True)
+    (shadow / "asyncpg" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'asyncpg'\", name='asyncpg')\n"
+    )
+    path = os.pathsep.join(filter(None, [str(shadow), os.environ.get("PYTHONPATH")]))
     for command in (("calls", "list"), ("db", "upgrade"), ("serve", "--port", "0")):
-        line = one_line(run(tmp_path, *command, DATABASE_URL=url), 2)
+        line = one_line(run(tmp_path, *command, DATABASE_URL=url, PYTHONPATH=path), 2)
         assert says in line, line
 
 

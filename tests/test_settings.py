@@ -2,6 +2,7 @@
 
 import base64
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,10 @@ def test_postgres_urls_as_platforms_write_them_are_accepted(given: str, used: st
         ("postgres+psycopg2://u@h/db", "the driver for 'postgresql+psycopg2' is not installed"),
     ],
 )
-def test_a_database_url_that_cannot_work_says_what_to_write(given: str, says: str) -> None:
+def test_a_database_url_that_cannot_work_says_what_to_write(
+    given: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg2", None)  # not installed, wherever this runs
     with pytest.raises(ConfigError, match=re.escape(says)) as err:
         Settings(database_url=given).resolved_database_url()
     assert "postgresql+psycopg://user:password@host:5432/db" in str(err.value)
