@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from routing.tools import SMS_CONSENT_WORDING, ReceptionTools, can_book, can_transfer
+from routing.tools import SMS_CONSENT_WORDING, ReceptionTools, can_book, can_transfer, has_hours
 from storage.profiles import BusinessProfile
 
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -47,11 +47,10 @@ def _facts(profile: BusinessProfile, now: datetime, caller: str) -> str:
         f"{s.name} (visits take about {s.visit_minutes} minutes)" for s in profile.services
     )
     unknown = "not on file (don't guess: offer to have someone call back)"
-    has_hours = any(profile.hours_for(day) for day in range(7))
     lines = [
         f"Now: {now.strftime('%A, %B')} {now.day}, {now.year}, {_clock(now.time())} "
         f"(time zone {profile.timezone}).",
-        f"Opening hours: {opening_hours(profile) if has_hours else unknown}.",
+        f"Opening hours: {opening_hours(profile) if has_hours(profile) else unknown}.",
         f"Services: {services or unknown}.",
         f"Service area: {', '.join(profile.service_area) or unknown}.",
         f"The caller's number (caller ID): {caller}.",

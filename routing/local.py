@@ -13,7 +13,7 @@ from typing import Any
 from routing import calendar, intents
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
 from routing.spoken import normalize_address
-from routing.tools import SMS_CONSENT_WORDING, ReceptionTools
+from routing.tools import SMS_CONSENT_WORDING, ReceptionTools, has_hours
 from storage.profiles import BusinessProfile
 
 log = logging.getLogger(__name__)
@@ -290,7 +290,7 @@ class LocalPolicy:
     def _question(self, text: str) -> str | None:
         p, now = self.profile, self.tools.now()
         if intents.has_any(text, intents.HOURS) and not intents.has_any(text, intents.BOOKING):
-            if not any(p.hours_for(day) for day in range(7)):
+            if not has_hours(p):
                 return f"I don't have our opening hours. {self._call_back()}"
             hours = p.hours_for(now.weekday())
             if hours is None:

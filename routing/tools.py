@@ -33,9 +33,14 @@ class StorageDown(Exception):
     """The backend refused a write or a read: the call goes on without it."""
 
 
+def has_hours(profile: BusinessProfile) -> bool:
+    """The business lists opening hours for at least one day of the week."""
+    return any(profile.hours_for(day) for day in range(7))
+
+
 def can_book(profile: BusinessProfile) -> bool:
     """Visits can be booked: the business lists services and opening hours."""
-    return bool(profile.services) and any(profile.hours_for(day) for day in range(7))
+    return bool(profile.services) and has_hours(profile)
 
 
 def can_transfer(profile: BusinessProfile) -> bool:
