@@ -21,7 +21,7 @@ from routing.acts import EndCall, ReplyPart, Speak, Transfer
 from routing.llm_prompt import goodbye_line, greeting, system_prompt, transfer_line
 from routing.llm_tools import Rejection, parse_arguments, sanitized_arguments, tool_schemas
 from routing.policy import Policy
-from routing.tools import ReceptionTools
+from routing.tools import UNAVAILABLE, ReceptionTools
 from storage.profiles import BusinessProfile
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,9 @@ Message = dict[str, Any]
 MAX_ROUNDS = 4  # model calls per caller turn; the last one may not call tools
 STILL_THERE = "Are you still there?"
 SORRY = "Sorry, I didn't catch that. Could you say it again?"
-UNAVAILABLE = {
+TOOL_FAILED = {  # what the model learns of a tool that raised
     "error": "unavailable",
-    "reason": "Our booking system can't be reached right now.",
+    "reason": UNAVAILABLE,
     "instructions": "Tell the caller honestly, then take their name, number and what it is "
     "about so someone calls back.",
 }
@@ -62,17 +62,22 @@ class Reply:
 
     text: str = ""
     calls: dict[int, ToolCall] = field(default_factory=dict)  # by the stream's tool-call index
-    progressed: bool = False  # a token (text or tool call) arrived
     token_at: float | None = None  # loop time of the last token (empty chunks don't count)
     finished: bool = False  # a finish_reason arrived: the response is whole
+
+    @property
+    def progressed(self) -> bool:
+        """A token (text or tool call) arrived."""
+        return self.token_at is not None
 
     def size(self) -> tuple[int, int, int]:
         """Grows with every token, text or tool call."""
         calls = self.calls.values()
         return len(self.text), len(self.calls), sum(len(c.name + c.arguments) for c in calls)
 
-    def add(self, chunk: ChatCompletionChunk, new_id: Callable[[], str]) -> str:
-        """Fold a chunk in; returns the text it carried."""
+    def add(self, chunk: ChatCompletionChunk, new_id: Callable[[], str], at: float) -> str:
+        """Fold in a chunk that arrived at loop time `at`; returns the text it carried."""
+        before = self.size()
         text = ""
         for choice in chunk.choices:  # may be empty (usage chunks, some proxies' prologue)
             delta = choice.delta
@@ -84,10 +89,10 @@ class Reply:
                 if piece.function is not None:
                     call.name = call.name or (piece.function.name or "")
                     call.arguments += piece.function.arguments or ""
-                self.progressed = True
             self.finished = self.finished or choice.finish_reason is not None
         self.text += text
-        self.progressed = self.progressed or bool(text)
+        if self.size() != before:
+            self.token_at = at
         return text
 
 
@@ -211,10 +216,7 @@ class LLMPolicy:
                 chunk = await _within(self._budget(turn, reply, started), anext(stream, None))
                 if chunk is None:
                     break
-                before = reply.size()
-                text = reply.add(chunk, new_id=lambda: f"call_{next(self._ids)}")
-                if reply.size() != before:
-                    reply.token_at = _now()
+                text = reply.add(chunk, new_id=lambda: f"call_{next(self._ids)}", at=_now())
                 if text:
                     yield text
         except Exception as exc:  # APIError of any kind, broken JSON in the stream, timeouts
@@ -273,7 +275,7 @@ class LLMPolicy:
         except Exception as exc:
             # Not the exception's text: a database error carries the statement's values.
             log.error("tool %s failed: %s", call.name, type(exc).__name__)
-            return dict(UNAVAILABLE)
+            return dict(TOOL_FAILED)
 
     def _record_tools(self, text: str, done: list[tuple[ToolCall, dict[str, Any]]]) -> None:
         """Only calls that ran, each with its result: a call without one breaks the next
