@@ -262,13 +262,18 @@ async def test_the_end_of_a_call_tolerates_the_database_down(db: Path, down: Eng
 # -- a business with an empty profile ------------------------------------------------------
 
 
-def empty(conv: Conversation) -> Conversation:
-    nothing: dict[str, Any] = {"services": (), "dispatchers": (), "opening_hours": {},
-                               "service_area": (), "emergency_rules": ()}  # fmt: skip
-    profile = dataclasses.replace(conv.profile, name="Acme Home", **nothing)
+def with_profile(conv: Conversation, **changes: Any) -> Conversation:
+    """The call, for a business whose profile differs by `changes` (a fresh local policy)."""
+    profile = dataclasses.replace(conv.profile, **changes)
     conv.profile = conv.tools.profile = profile
     conv.policy = LocalPolicy(profile, conv.tools)
     return conv
+
+
+def empty(conv: Conversation) -> Conversation:
+    nothing: dict[str, Any] = {"services": (), "dispatchers": (), "opening_hours": {},
+                               "service_area": (), "emergency_rules": ()}  # fmt: skip
+    return with_profile(conv, name="Acme Home", **nothing)
 
 
 async def test_an_empty_profile_promises_no_technician(db: Path) -> None:
@@ -331,10 +336,7 @@ async def test_a_transfer_the_llm_was_not_offered_is_refused(db: Path, fake: Fak
 async def test_a_failure_inside_the_local_policy_is_never_silence(db: Path) -> None:
     """A profile whose time zone can't be loaded breaks every clock-based answer: the caller
     still hears a line at once and the call goes on as a message."""
-    conv = Conversation(db)
-    profile = dataclasses.replace(conv.profile, timezone="Nowhere/Atlantis")
-    conv.profile = conv.tools.profile = profile
-    conv.policy = LocalPolicy(profile, conv.tools)
+    conv = with_profile(Conversation(db), timezone="Nowhere/Atlantis")
     reply = await conv.say("What time are you open until today?")
     assert "having trouble with our system" in reply and "name" in reply
     await conv.say("Maria Lopez")
@@ -342,10 +344,7 @@ async def test_a_failure_inside_the_local_policy_is_never_silence(db: Path) -> N
 
 
 async def test_without_a_dispatcher_the_menu_offers_booking_and_messages(db: Path) -> None:
-    conv = Conversation(db)
-    profile = dataclasses.replace(conv.profile, dispatchers=())
-    conv.profile = conv.tools.profile = profile
-    conv.policy = LocalPolicy(profile, conv.tools)
+    conv = with_profile(Conversation(db), dispatchers=())
     menu = await conv.say("Hi, I have a question.")
     assert menu.startswith("I can book a visit or take a message.") and "dispatcher" not in menu
     reply = await conv.say("A pipe burst in the basement and it's flooding")
