@@ -7,17 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests import fake_openai
 from tests.conftest import AUDIO, MANIFEST, RunningServer, ServerThread, wait_stored
 from tests.fake_openai import Call, Error, FakeOpenAI, Text, ToolCalls
 from tests.textnorm import heard_as
 from voice_agent.replay import place_call
 from voice_agent.settings import Settings
 
-
-@pytest.fixture(scope="module")
-def openai_server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
+openai_server = fake_openai.openai_server
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, exists, func, insert, literal, select
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from storage.db import iso as _iso
 from storage.db import session_factory
 from storage.models import AuditEntry, Business, Call, Handoff, User
-from voice_agent.api_common import missing
+from voice_agent.api_common import RowId, missing
 from voice_agent.api_models import Problem
 from voice_agent.auth import Dispatcher, Reader
 from voice_agent.events_api import live_bus
@@ -257,9 +257,7 @@ async def handoff_board(
         **missing("handoff"),
     },
 )
-async def claim_handoff(
-    request: Request, user: Dispatcher, handoff_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
-) -> Any:
+async def claim_handoff(request: Request, user: Dispatcher, handoff_id: RowId) -> Any:
     result = await asyncio.to_thread(claims(request).claim, user.business_id, handoff_id, user.id)
     if result is None:
         raise HTTPException(404, "no such handoff")
