@@ -29,17 +29,11 @@ from media import g711  # noqa: E402
 from media.tts import PiperSynthesizer  # noqa: E402
 from storage.calls import CallStore  # noqa: E402
 from storage.db import make_engine  # noqa: E402
-from voice_agent.replay import (  # noqa: E402
-    FRAME_S,
-    SILENCE_FRAME,
-    connect_stream,
-    load_turn,
-    pace,
-    ring,
-    speech_spans,
-)
+from voice_agent.replay.audio import FRAME_S, SILENCE_FRAME, load_turn, speech_spans  # noqa: E402
+from voice_agent.replay.caller import pace  # noqa: E402
+from voice_agent.replay.peer import connect_stream, ring  # noqa: E402
 from voice_agent.settings import Settings  # noqa: E402
-from voice_agent.twilio_auth import SignatureChecker  # noqa: E402
+from voice_agent.twilio.signatures import SignatureChecker  # noqa: E402
 
 AUDIO = ROOT / "fixtures" / "audio"
 CUT_INS = [

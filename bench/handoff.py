@@ -33,7 +33,7 @@ from media.tts import PiperSynthesizer  # noqa: E402
 from storage.businesses import BusinessStore  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.users import UserStore  # noqa: E402
-from voice_agent.replay import place_stream_call  # noqa: E402
+from voice_agent.replay.calls import place_stream_call  # noqa: E402
 from voice_agent.settings import Settings  # noqa: E402
 
 EMERGENCIES = [

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from storage.calls import CallStore  # noqa: E402
 from storage.db import make_engine  # noqa: E402
-from voice_agent.replay import place_call  # noqa: E402
+from voice_agent.replay.calls import place_call  # noqa: E402
 from voice_agent.settings import Settings  # noqa: E402
 
 AUDIO = ROOT / "fixtures" / "audio"
@@ -49,7 +49,7 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "VOICE_AGENT_DATA_DIR": str(data_dir)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "voice_agent.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "voice_agent.cli.main", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -27,9 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.latency import AUDIO, pct, serving  # noqa: E402
-from voice_agent.replay import SILENCE_FRAME, connect_stream, place_call, ring  # noqa: E402
+from voice_agent.replay.audio import SILENCE_FRAME  # noqa: E402
+from voice_agent.replay.calls import place_call  # noqa: E402
+from voice_agent.replay.peer import connect_stream, ring  # noqa: E402
 from voice_agent.settings import Settings  # noqa: E402
-from voice_agent.twilio_auth import SignatureChecker  # noqa: E402
+from voice_agent.twilio.signatures import SignatureChecker  # noqa: E402
 
 
 def metric(text: str, name: str) -> float:

@@ -30,7 +30,7 @@ from media.resample import phone_to_whisper  # noqa: E402
 from tests.textnorm import wer  # noqa: E402
 from transcripts.engine import WhisperTranscriber  # noqa: E402
 from transcripts.scheduler import TranscriptionScheduler  # noqa: E402
-from voice_agent.replay import as_paused, load_turn  # noqa: E402
+from voice_agent.replay.audio import as_paused, load_turn  # noqa: E402
 
 AUDIO = ROOT / "fixtures" / "audio"
 

@@ -15,9 +15,9 @@ from storage.calls import CallStore, FinishedCall, SegmentRecord, TurnRecord
 from storage.models import Call
 from storage.recordings import RecordingStore
 from tests.conftest import ServerThread
-from voice_agent import cli_users
 from voice_agent.app import create_app
-from voice_agent.session import Engines
+from voice_agent.call.session import Engines
+from voice_agent.cli import users as cli_users
 from voice_agent.settings import Settings
 
 

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from voice_agent.replay import TwilioPeer
+from voice_agent.replay.peer import TwilioPeer
 
 DEADLINE_S = 60.0
 

@@ -20,8 +20,11 @@ from fastapi import APIRouter, FastAPI
 
 from storage.live import EventBus, LiveState
 from tests.conftest import ServerThread
-from voice_agent import api, console, console_api, events_api
+from voice_agent.api import events as events_api
+from voice_agent.api import router as api
 from voice_agent.app import EngineLoader, create_app, load_engines
+from voice_agent.console import handoffs as console_api
+from voice_agent.console import page as console
 from voice_agent.settings import Settings
 
 

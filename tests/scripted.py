@@ -25,8 +25,8 @@ from media.tts import PiperSynthesizer
 from tests.conftest import AUDIO, MANIFEST, RunningServer, ServerThread
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent.app import create_app
-from voice_agent.replay import load_turn
-from voice_agent.session import Engines
+from voice_agent.call.session import Engines
+from voice_agent.replay.audio import load_turn
 from voice_agent.settings import Settings
 
 MATCH = 0.8  # cosine: the same audio scores ~1.0; two different fixture turns at most 0.26

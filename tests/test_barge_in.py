@@ -11,8 +11,9 @@ from tests.calling import line_silence_until, until_agent_speaks
 from tests.conftest import AUDIO, MANIFEST, RunningServer, wait_stored
 from tests.textnorm import heard_as
 from transcripts.backchannel import is_backchannel
-from voice_agent.replay import TwilioPeer, connect_stream, load_turn, ring
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.replay.audio import load_turn
+from voice_agent.replay.peer import TwilioPeer, connect_stream, ring
+from voice_agent.twilio.signatures import SignatureChecker
 
 
 async def talk_over(peer: TwilioPeer, mulaw: bytes) -> None:

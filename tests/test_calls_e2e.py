@@ -20,18 +20,12 @@ from storage.db import make_engine
 from tests.conftest import AUDIO, MANIFEST, RunningServer, wait_stored
 from tests.scripted import scripted_server
 from tests.textnorm import heard_as, normalize, wer
-from voice_agent.replay import (
-    CallResult,
-    TurnResult,
-    connect_stream,
-    load_turn,
-    place_call,
-    place_stream_call,
-    ring,
-    wait_for_answer,
-)
+from voice_agent.replay.audio import load_turn
+from voice_agent.replay.caller import TurnResult, wait_for_answer
+from voice_agent.replay.calls import CallResult, place_call, place_stream_call
+from voice_agent.replay.peer import connect_stream, ring
 from voice_agent.settings import Settings
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.twilio.signatures import SignatureChecker
 
 CALLS = {c["name"]: c["turns"] for c in MANIFEST["calls"]}
 TEXT = {name: turn["text"] for name, turn in MANIFEST["turns"].items()}
@@ -189,7 +183,7 @@ def test_calls_cli_prints_the_stored_call(server: RunningServer) -> None:
     result = asyncio.run(one_call())
     env = {**os.environ, "VOICE_AGENT_DATA_DIR": str(server.settings.data_dir)}
     listed = subprocess.run(
-        [sys.executable, "-m", "voice_agent.cli", "calls", "list", "--json"],
+        [sys.executable, "-m", "voice_agent.cli.main", "calls", "list", "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -200,7 +194,7 @@ def test_calls_cli_prints_the_stored_call(server: RunningServer) -> None:
     assert result.call_sid in [c["call_sid"] for c in calls]
     sid = result.call_sid
     shown = subprocess.run(
-        [sys.executable, "-m", "voice_agent.cli", "calls", "show", sid, "--json"],
+        [sys.executable, "-m", "voice_agent.cli.main", "calls", "show", sid, "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -212,7 +206,7 @@ def test_calls_cli_prints_the_stored_call(server: RunningServer) -> None:
     assert set(keys.split()) | {"message", "handoff", "recording", "turns"} <= set(call)
     assert {"speaker", "text", "start_ms", "end_ms"} <= set(call["transcript"][0])
     missing = subprocess.run(
-        [sys.executable, "-m", "voice_agent.cli", "calls", "show", "CAnope", "--json"],
+        [sys.executable, "-m", "voice_agent.cli.main", "calls", "show", "CAnope", "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -245,7 +239,7 @@ async def test_bad_input_is_counted_and_the_call_goes_on(server: RunningServer) 
         assert await wait_for_answer(peer, 30)
         await peer.send("dtmf", dtmf={"track": "inbound_track", "digit": "5"})
         mulaw = load_turn(AUDIO / "name-maria.wav")
-        from voice_agent.replay import caller_turn
+        from voice_agent.replay.caller import caller_turn
 
         turn = await caller_turn(peer, "name-maria.wav", mulaw, 30)
         assert turn.latency_ms is not None, "the call stayed alive and answered"

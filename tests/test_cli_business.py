@@ -27,7 +27,7 @@ def cli(data: Path, *args: str, db: str | None = None) -> subprocess.CompletedPr
     if db:
         env["DATABASE_URL"] = db
     return subprocess.run(
-        [sys.executable, "-m", "voice_agent.cli", *args],
+        [sys.executable, "-m", "voice_agent.cli.main", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from voice_agent.cli_notifications import HANDLERS, add_parsers
+from voice_agent.cli.notifications import HANDLERS, add_parsers
 from voice_agent.settings import Settings
 
 

@@ -40,17 +40,12 @@ from tests.console_support import (
     wait_for,
 )
 from tests.pg_support import KINDS, database_url
-from voice_agent.console_api import Claim, ClaimStore
-from voice_agent.replay import (
-    caller_turn,
-    connect_stream,
-    load_turn,
-    post_signed,
-    ring,
-    wait_for_answer,
-)  # fmt: skip
+from voice_agent.console.handoffs import Claim, ClaimStore
+from voice_agent.replay.audio import load_turn
+from voice_agent.replay.caller import caller_turn, wait_for_answer
+from voice_agent.replay.peer import connect_stream, post_signed, ring
 from voice_agent.settings import Settings
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.twilio.signatures import SignatureChecker
 
 try:
     from playwright.async_api import async_playwright, expect

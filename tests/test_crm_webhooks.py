@@ -17,7 +17,7 @@ from storage.businesses import BusinessStore
 from storage.db import make_engine, upgrade
 from storage.webhook_store import WebhookStore
 from tests.servers import AppThread, free_port
-from voice_agent.crm_webhooks import WebhookDispatcher, sign, verify_signature
+from voice_agent.notify.crm_webhooks import WebhookDispatcher, sign, verify_signature
 
 LIMIT_S = 60  # generous: waits end as soon as the condition holds
 

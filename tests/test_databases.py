@@ -17,9 +17,10 @@ from tests.conftest import (
 )
 from tests.pg_support import postgresql_database
 from tests.textnorm import heard_as
-from voice_agent.replay import place_call, ring
+from voice_agent.replay.calls import place_call
+from voice_agent.replay.peer import ring
 from voice_agent.settings import Settings
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.twilio.signatures import SignatureChecker
 
 
 @pytest.fixture(scope="module")

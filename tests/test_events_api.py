@@ -30,8 +30,8 @@ from tests.console_support import (
     tracking_bus,
     wait_for,
 )
-from voice_agent.events_api import scrub_token, sse_frame
-from voice_agent.notifier import Notifier
+from voice_agent.api.events import scrub_token, sse_frame
+from voice_agent.notify.notifier import Notifier
 from voice_agent.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

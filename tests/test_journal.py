@@ -10,8 +10,10 @@ import httpx
 from storage.calls import CallStore
 from storage.db import make_engine
 from tests.conftest import AUDIO, RunningServer, free_port, stored, wait_stored
-from voice_agent.replay import caller_turn, connect_stream, load_turn, ring, wait_for_answer
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.replay.audio import load_turn
+from voice_agent.replay.caller import caller_turn, wait_for_answer
+from voice_agent.replay.peer import connect_stream, ring
+from voice_agent.twilio.signatures import SignatureChecker
 
 
 async def test_call_ending_during_an_outage_is_journaled_then_stored(

@@ -11,7 +11,7 @@ from tests import fake_openai
 from tests.conftest import AUDIO, MANIFEST, RunningServer, ServerThread, wait_stored
 from tests.fake_openai import Call, Error, FakeOpenAI, Text, ToolCalls
 from tests.textnorm import heard_as
-from voice_agent.replay import place_call
+from voice_agent.replay.calls import place_call
 from voice_agent.settings import Settings
 
 openai_server = fake_openai.openai_server

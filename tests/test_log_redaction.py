@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from uvicorn.logging import AccessFormatter
 
-from voice_agent.log_redaction import RedactingFilter, install, private, redact, uninstall
+from voice_agent.ops.log_redaction import RedactingFilter, install, private, redact, uninstall
 
 NUMBER = "+15555550123"
 MASKED = "+1******0123"
@@ -159,7 +159,7 @@ def test_install_on_the_root_logger_with_caplog(caplog: pytest.LogCaptureFixture
     install()
     try:
         assert any(isinstance(f, RedactingFilter) for f in caplog.handler.filters)
-        logging.getLogger("voice_agent.sms").info("sms to %s refused: no consent", NUMBER)
+        logging.getLogger("voice_agent.notify.sms").info("sms to %s refused: no consent", NUMBER)
         assert f"sms to {MASKED} refused" in caplog.text
         assert NUMBER not in caplog.text
         assert caplog.records[-1].getMessage() == f"sms to {MASKED} refused: no consent"

@@ -1,6 +1,6 @@
 """What the caller heard, from the marks Twilio echoed."""
 
-from voice_agent.playback import Playback
+from voice_agent.call.playback import Playback
 
 
 def test_all_marks_echoed_means_all_heard() -> None:

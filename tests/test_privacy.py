@@ -440,7 +440,7 @@ def test_the_deleted_marker_is_not_a_phone_number(world: World) -> None:
 # cli.py is not wired yet: the same parser and handlers, as `voice-agent` will run them.
 RUN_CLI = """
 import argparse, sys
-from voice_agent import cli_privacy
+from voice_agent.cli import privacy as cli_privacy
 from voice_agent.settings import Settings
 parser = argparse.ArgumentParser(prog="voice-agent")
 cli_privacy.add_parsers(parser.add_subparsers(dest="command", required=True))

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from voice_agent import twilio_protocol as wire
+from voice_agent.twilio import protocol as wire
 
 STREAM = "3f2c7d58-8a1e-4c55-9f0e-2b7f4f1c9a10"  # older captures carry UUID streamSids
 

@@ -19,17 +19,12 @@ from tests.fake_twilio_api import FakeTwilio
 from tests.scripted import scripted_server
 from tests.test_calls_e2e import heard_turns
 from tests.test_crm_webhooks import Receiver, wait_until
-from voice_agent.replay import (
-    caller_turn,
-    connect_stream,
-    load_turn,
-    parse_connect,
-    place_call,
-    post_signed,
-    wait_for_answer,
-)  # fmt: skip
+from voice_agent.replay.audio import load_turn
+from voice_agent.replay.caller import caller_turn, wait_for_answer
+from voice_agent.replay.calls import place_call
+from voice_agent.replay.peer import connect_stream, parse_connect, post_signed
 from voice_agent.settings import Settings
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.twilio.signatures import SignatureChecker
 
 CALLS = {c["name"]: [AUDIO / t for t in c["turns"]] for c in MANIFEST["calls"]}
 CALLER, DISPATCHER = "+15555550123", "+15550100299"

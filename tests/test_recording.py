@@ -50,19 +50,13 @@ from tests.test_session import (
 )
 from tests.textnorm import normalize, wer
 from transcripts.scheduler import TranscriptionScheduler
-from voice_agent.replay import (
-    TwilioPeer,
-    caller_turn,
-    connect_stream,
-    load_turn,
-    place_call,
-    ring,
-    speech_end_frame,
-    wait_for_answer,
-)
-from voice_agent.session import CallSession, Engines
+from voice_agent.call.session import CallSession, Engines
+from voice_agent.replay.audio import load_turn, speech_end_frame
+from voice_agent.replay.caller import caller_turn, wait_for_answer
+from voice_agent.replay.calls import place_call
+from voice_agent.replay.peer import TwilioPeer, connect_stream, ring
 from voice_agent.settings import Settings
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.twilio.signatures import SignatureChecker
 
 TEXT = {name: turn["text"] for name, turn in MANIFEST["turns"].items()}
 KEY = bytes(range(32))
@@ -581,7 +575,7 @@ def cli(env: Env, *args: str, timeout: float = 60) -> subprocess.CompletedProces
     }
     environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "RECORDING_KEY")}
     return subprocess.run(
-        [sys.executable, "-m", "voice_agent.cli", "replay", *args],
+        [sys.executable, "-m", "voice_agent.cli.main", "replay", *args],
         capture_output=True,
         text=True,
         env={**environ, **variables},

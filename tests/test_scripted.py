@@ -10,7 +10,7 @@ from media import g711
 from media.resample import phone_to_whisper
 from tests.conftest import AUDIO, MANIFEST
 from tests.scripted import ScriptedTranscriber
-from voice_agent.replay import load_turn
+from voice_agent.replay.audio import load_turn
 
 TEXT = {name: turn["text"] for name, turn in MANIFEST["turns"].items()}
 

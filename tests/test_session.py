@@ -18,7 +18,7 @@ from routing.tools import CallFacts
 from storage.calls import SegmentRecord
 from tests.conftest import AUDIO
 from transcripts.scheduler import TranscriptionScheduler
-from voice_agent.session import CallSession, Engines
+from voice_agent.call.session import CallSession, Engines
 
 SILENCE = bytes([0xFF]) * 160
 

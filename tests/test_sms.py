@@ -14,7 +14,7 @@ from storage.db import make_engine, upgrade
 from storage.sms_log import SmsLog
 from tests.fake_twilio_api import FakeTwilio
 from tests.servers import free_port
-from voice_agent.sms import PLACEHOLDER_ACCOUNT_SID, RebasedHttpClient, SmsSender
+from voice_agent.notify.sms import PLACEHOLDER_ACCOUNT_SID, RebasedHttpClient, SmsSender
 
 LINE = "+15550100200"
 CALLER = "+15555550123"

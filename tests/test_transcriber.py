@@ -13,7 +13,7 @@ from media.resample import phone_to_whisper
 from tests.conftest import AUDIO
 from tests.textnorm import wer
 from transcripts.engine import WhisperTranscriber, _looks_looped
-from voice_agent.replay import as_paused, load_turn
+from voice_agent.replay.audio import as_paused, load_turn
 
 MANIFEST = json.loads((AUDIO / "manifest.json").read_text())
 

@@ -10,8 +10,9 @@ import websockets
 from starlette.datastructures import URL
 
 from tests.conftest import RunningServer
-from voice_agent.replay import connect_stream, ring, wait_for_answer
-from voice_agent.twilio_auth import SignatureChecker, public_url
+from voice_agent.replay.caller import wait_for_answer
+from voice_agent.replay.peer import connect_stream, ring
+from voice_agent.twilio.signatures import SignatureChecker, public_url
 
 PARAMS = {
     "CallSid": "CAsig0001",

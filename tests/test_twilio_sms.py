@@ -20,11 +20,11 @@ from storage.models import Business, ConsentRecord, PhoneNumber, SmsMessage
 from storage.sms_log import SmsLog
 from tests.fake_twilio_api import FakeTwilio
 from tests.servers import AppThread
-from voice_agent import twilio_sms
 from voice_agent.app import create_app
+from voice_agent.notify.sms import SmsSender
 from voice_agent.settings import Settings
-from voice_agent.sms import SmsSender
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.twilio import sms_webhook as twilio_sms
+from voice_agent.twilio.signatures import SignatureChecker
 
 LINE = "+15550100200"  # the demo business's line
 OTHER_LINE, OTHER_EXTRA = "+15550100300", "+15550100301"

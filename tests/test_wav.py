@@ -23,7 +23,7 @@ def test_replay_refuses_a_broken_file_before_calling(tmp_path) -> None:  # type:
         [
             sys.executable,
             "-m",
-            "voice_agent.cli",
+            "voice_agent.cli.main",
             "replay",
             str(BROKEN[0]),
             "--url",

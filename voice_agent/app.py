@@ -30,26 +30,23 @@ from storage.sms_log import SmsLog
 from storage.webhook_store import WebhookStore
 from transcripts.engine import WhisperTranscriber
 from transcripts.scheduler import TranscriptionScheduler
-from voice_agent import (
-    api,
-    console,
-    console_api,
-    events_api,
-    log_redaction,
-    metrics,
-    twilio_sms,
-    twilio_webhooks,
-)
-from voice_agent.crm_webhooks import WebhookDispatcher
-from voice_agent.line_writer import LineWriter
-from voice_agent.media_stream import media_stream
-from voice_agent.metrics import Metrics
-from voice_agent.notifier import Notifier
+from voice_agent.api import events as events_api
+from voice_agent.api import router as api
+from voice_agent.call.line_writer import LineWriter
+from voice_agent.call.session import Engines, SessionConfig
+from voice_agent.console import handoffs as console_api
+from voice_agent.console import page as console
+from voice_agent.notify.crm_webhooks import WebhookDispatcher
+from voice_agent.notify.notifier import Notifier
+from voice_agent.notify.sms import SmsSender
+from voice_agent.ops import log_redaction, metrics
+from voice_agent.ops.metrics import Metrics
 from voice_agent.services import Services
-from voice_agent.session import Engines, SessionConfig
 from voice_agent.settings import Settings
-from voice_agent.sms import SmsSender
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.twilio import sms_webhook as twilio_sms
+from voice_agent.twilio import voice_webhooks as twilio_webhooks
+from voice_agent.twilio.media_stream import media_stream
+from voice_agent.twilio.signatures import SignatureChecker
 
 log = logging.getLogger(__name__)
 

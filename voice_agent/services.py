@@ -14,13 +14,13 @@ from storage.journal import Journal
 from storage.live import LiveState
 from storage.reception import ReceptionStore
 from storage.recordings import RecordingStore
-from voice_agent.line_writer import LineWriter
-from voice_agent.metrics import Metrics
-from voice_agent.notifier import Notifier
-from voice_agent.session import CallSession, Engines, SessionConfig
+from voice_agent.call.line_writer import LineWriter
+from voice_agent.call.session import CallSession, Engines, SessionConfig
+from voice_agent.notify.notifier import Notifier
+from voice_agent.ops.metrics import Metrics
 from voice_agent.settings import Settings
-from voice_agent.transfers import RecentTransfers
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.twilio.signatures import SignatureChecker
+from voice_agent.twilio.transfers import RecentTransfers
 
 
 @dataclass

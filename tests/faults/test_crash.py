@@ -21,12 +21,14 @@ from storage.db import make_engine, upgrade
 from storage.models import Business
 from tests.calling import eventually, line_silence_until
 from tests.conftest import AUDIO, ROOT, free_port
-from voice_agent.replay import Ringing, caller_turn, connect_stream, load_turn, ring
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.replay.audio import load_turn
+from voice_agent.replay.caller import caller_turn
+from voice_agent.replay.peer import Ringing, connect_stream, ring
+from voice_agent.twilio.signatures import SignatureChecker
 
 TOKEN = "crash-test-token"
 CALLER = "+15555550190"
-CLI = [sys.executable, "-m", "voice_agent.cli"]
+CLI = [sys.executable, "-m", "voice_agent.cli.main"]
 
 
 @contextlib.contextmanager

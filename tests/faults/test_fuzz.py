@@ -15,8 +15,8 @@ from media import g711
 from storage.calls import FinishedCall
 from tests.test_session import Echo, Tone
 from transcripts.scheduler import TranscriptionScheduler
-from voice_agent import twilio_protocol as wire
-from voice_agent.session import CallSession, Engines, SessionConfig
+from voice_agent.call.session import CallSession, Engines, SessionConfig
+from voice_agent.twilio import protocol as wire
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

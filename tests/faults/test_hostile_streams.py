@@ -12,9 +12,10 @@ import pytest
 
 from tests.calling import eventually
 from tests.conftest import AUDIO, RunningServer, ServerThread, wait_stored
-from voice_agent.replay import connect_stream, load_turn, ring
+from voice_agent.replay.audio import load_turn
+from voice_agent.replay.peer import connect_stream, ring
 from voice_agent.settings import Settings
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.twilio.signatures import SignatureChecker
 
 LINE = "+15550100200"
 

@@ -19,17 +19,11 @@ from tests.calling import eventually, line_silence_until, until_agent_speaks
 from tests.conftest import AUDIO, RunningServer, ServerThread, require_service, wait_stored
 from tests.faults.proxy import FaultProxy
 from tests.pg_support import database_url
-from voice_agent.replay import (
-    Ringing,
-    TwilioPeer,
-    caller_turn,
-    connect_stream,
-    load_turn,
-    post_signed,
-    ring,
-)
+from voice_agent.replay.audio import load_turn
+from voice_agent.replay.caller import caller_turn
+from voice_agent.replay.peer import Ringing, TwilioPeer, connect_stream, post_signed, ring
 from voice_agent.settings import Settings
-from voice_agent.twilio_auth import SignatureChecker
+from voice_agent.twilio.signatures import SignatureChecker
 
 LINE = "+15550100200"
 

@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session
 from storage.db import iso as _iso
 from storage.db import session_factory
 from storage.models import AuditEntry, Business, Call, Handoff, User
-from voice_agent.api_common import RowId, missing
-from voice_agent.api_models import Problem
-from voice_agent.auth import Dispatcher, Reader
-from voice_agent.events_api import live_bus
+from voice_agent.api.auth import Dispatcher, Reader
+from voice_agent.api.common import RowId, missing
+from voice_agent.api.events import live_bus
+from voice_agent.api.models import Problem
 
 
 def _no_store(response: Response) -> None:

@@ -20,10 +20,10 @@ from routing.tools import ReceptionTools
 from storage.calls import SegmentRecord
 from storage.profiles import BusinessProfile
 from storage.recordings import EncryptedWriter
-from voice_agent import twilio_protocol as wire
+from voice_agent.call.session import CallSession
 from voice_agent.services import Services
-from voice_agent.session import CallSession
-from voice_agent.twilio_auth import public_url
+from voice_agent.twilio import protocol as wire
+from voice_agent.twilio.signatures import public_url
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,11 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from media.wav import AudioFileError, write_wav
 from storage import db
 from storage.calls import CallStore
-from voice_agent import cli_business, cli_notifications, cli_privacy, cli_users, log_redaction
+from voice_agent.cli import business as cli_business
+from voice_agent.cli import notifications as cli_notifications
+from voice_agent.cli import privacy as cli_privacy
+from voice_agent.cli import users as cli_users
+from voice_agent.ops import log_redaction
 from voice_agent.settings import DATABASE_FILE, ConfigError, Settings, shown_database_url
 
 PROG = "voice-agent"
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 def explain(exc: Exception, settings: Settings | None) -> tuple[str, int] | None:
     """What to fix, and the exit code (2: a setting, 1: something not there), for errors
     that are a setting or the world rather than a bug; None for anything else."""
-    from voice_agent.replay import ReplayError
+    from voice_agent.replay.calls import ReplayError
 
     if isinstance(exc, pydantic.ValidationError) and exc.title == "Settings":
         problems = [
@@ -165,13 +169,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from voice_agent.replay import (
-        ReplayError,
-        load_turn,
-        place_call,
-        place_stream_call,
-        recorded_caller,
-    )
+    from voice_agent.replay.audio import load_turn
+    from voice_agent.replay.calls import ReplayError, place_call, place_stream_call, recorded_caller
 
     if bool(args.files) == bool(args.from_call):
         print("error: give caller audio files or --from-call CALL_SID (one)", file=sys.stderr)

@@ -21,7 +21,7 @@ from storage.db import session_factory
 from storage.models import Business, PhoneNumber
 from storage.sms_log import SmsLog
 from voice_agent.services import Services
-from voice_agent.twilio_webhooks import _signed_form
+from voice_agent.twilio.voice_webhooks import _signed_form
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/twilio")

@@ -13,7 +13,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from storage.recordings import RecordingError
-from voice_agent.api_common import (
+from voice_agent.api.auth import Reader, audit_log
+from voice_agent.api.common import (
     CallSid,
     Limit,
     Offset,
@@ -24,8 +25,7 @@ from voice_agent.api_common import (
     recordings,
     when,
 )
-from voice_agent.api_models import CallDetail, CallSummary, Outcome, Page
-from voice_agent.auth import Reader, audit_log
+from voice_agent.api.models import CallDetail, CallSummary, Outcome, Page
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["calls"])

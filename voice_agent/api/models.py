@@ -1,4 +1,4 @@
-"""Response and request bodies of the dashboard API (`voice_agent.api`), for the OpenAPI
+"""Response and request bodies of the dashboard API (`voice_agent.api.router`), for the OpenAPI
 schema as much as for validation. Times are ISO 8601 with an offset: UTC, except a
 booking's `scheduled_for`, which is in the business's own time zone."""
 

@@ -16,8 +16,8 @@ from media import g711
 from media.recorder import StereoRecorder
 from media.tts import Synthesizer, split_sentences
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
-from voice_agent import twilio_protocol as wire
-from voice_agent.playback import Playback, Utterance
+from voice_agent.call.playback import Playback, Utterance
+from voice_agent.twilio import protocol as wire
 
 Send = Callable[[str], Awaitable[None]]
 

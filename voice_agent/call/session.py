@@ -47,9 +47,9 @@ from storage.calls import FinishedCall, SegmentRecord, TurnRecord
 from transcripts.backchannel import is_backchannel, is_echo
 from transcripts.completeness import hangover_for
 from transcripts.scheduler import TranscriptionScheduler
-from voice_agent import twilio_protocol as wire
-from voice_agent.playback import Playback
-from voice_agent.speaker import Send, Speaker, Spoken
+from voice_agent.call.playback import Playback
+from voice_agent.call.speaker import Send, Speaker, Spoken
+from voice_agent.twilio import protocol as wire
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The dashboard API under /api: a business's calls, transcripts, recordings, bookings,
 messages, handoffs, users and audit log.
 
-Every request carries a user's bearer token (`voice_agent.auth`) and sees its own business
+Every request carries a user's bearer token (`voice_agent.api.auth`) and sees its own business
 only: a call, booking or message of another business is a 404, exactly as one that does not
 exist. Every transcript or recording read is written to the audit log before the data is
 returned. Database work runs in threads (asyncio.to_thread); a recording is decrypted in
@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from voice_agent import api_admin, api_calls, api_records
-from voice_agent.api_models import Problem
+from voice_agent.api import admin as api_admin
+from voice_agent.api import calls as api_calls
+from voice_agent.api import records as api_records
+from voice_agent.api.models import Problem
 
 
 def _no_store(response: Response) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 
 from voice_agent.services import Services
-from voice_agent.twilio_auth import public_url, stream_url
+from voice_agent.twilio.signatures import public_url, stream_url
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/twilio")

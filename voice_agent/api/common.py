@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 
 from storage.recordings import RecordingStore
 from storage.users import UserInfo
-from voice_agent.api_models import Problem
-from voice_agent.api_queries import TenantQueries, When, parse_when
+from voice_agent.api.models import Problem
+from voice_agent.api.queries import TenantQueries, When, parse_when
 
 FORBIDDEN: dict[int | str, dict[str, Any]] = {
     403: {"model": Problem, "description": "Your role does not allow this"}

@@ -43,9 +43,9 @@ from starlette.types import Scope
 
 from storage.live import EventBus
 from storage.users import UserInfo
-from voice_agent.api_common import actor
-from voice_agent.api_models import Problem
-from voice_agent.auth import audit_log, bearer, unauthorized, user_store
+from voice_agent.api.auth import audit_log, bearer, unauthorized, user_store
+from voice_agent.api.common import actor
+from voice_agent.api.models import Problem
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["events"])

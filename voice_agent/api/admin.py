@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
-from voice_agent.api_common import FORBIDDEN, Limit, Offset, actor
-from voice_agent.api_models import AuditOut, Me, NewUser, NewUserOut, UserOut
-from voice_agent.auth import Admin, Owner, Reader, audit_log, user_store
+from voice_agent.api.auth import Admin, Owner, Reader, audit_log, user_store
+from voice_agent.api.common import FORBIDDEN, Limit, Offset, actor
+from voice_agent.api.models import AuditOut, Me, NewUser, NewUserOut, UserOut
 
 router = APIRouter()
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from voice_agent.api_common import Limit, Offset, RowId, actor, missing, queries, when
-from voice_agent.api_models import BookingOut, HandoffOut, MessageOut, Page
-from voice_agent.auth import Dispatcher, Reader, audit_log
+from voice_agent.api.auth import Dispatcher, Reader, audit_log
+from voice_agent.api.common import Limit, Offset, RowId, actor, missing, queries, when
+from voice_agent.api.models import BookingOut, HandoffOut, MessageOut, Page
 
 router = APIRouter()
 
