@@ -4,31 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
+from storage.business_rows import apply_profile
 from storage.db import session_factory
-from storage.models import Business, ConsentRecord, Dispatcher, Handoff
+from storage.models import Business, PhoneNumber
 from storage.profiles import (
-    DEMO_PROFILE,
     BusinessProfile,
-    DispatcherSpec,
     ProfileFile,
     Service,
     dump_profile_yaml,
     load_profile_yaml,
-    validate_profile,
 )
 from storage.profiles import Dispatcher as DispatcherInfo
 
 # The business columns a profile file sets, in the order export prints them
 PROFILE_FIELDS = tuple(f for f in ProfileFile.model_fields if f not in ("id", "dispatchers"))
-DISPATCHER_CONSENT = "Agreed to receive SMS alerts about handed-off calls (profile import)."
-DISPATCHER_OPT_OUT = "SMS alerts about handed-off calls turned off (profile import)."
 
 
 def to_profile(b: Business) -> BusinessProfile:
@@ -51,6 +46,7 @@ def to_profile(b: Business) -> BusinessProfile:
         ),
         slot_minutes=b.slot_minutes,
         visits_per_slot=b.visits_per_slot,
+        sms_help_text=b.sms_help_text,
     )
 
 
@@ -63,93 +59,6 @@ def profile_dict(b: Business) -> dict[str, Any]:
     return data
 
 
-def apply_profile(session: Session, b: Business, data: dict[str, Any] | ProfileFile) -> list[str]:
-    """Set a business's profile from a dict (as read from YAML), checked first: nothing is
-    changed when a field is wrong. What the data leaves out stays as it is. Returns notes
-    for the operator (dispatchers kept because handoffs refer to them)."""
-    profile = data if isinstance(data, ProfileFile) else validate_profile(data)
-    values = profile.model_dump(mode="json", exclude_unset=True, exclude={"id", "dispatchers"})
-    for f, value in values.items():
-        setattr(b, f, value)
-    if "dispatchers" not in profile.model_fields_set:
-        return []
-    return _set_dispatchers(session, b, profile.dispatchers or [])
-
-
-def _set_dispatchers(session: Session, b: Business, wanted: list[DispatcherSpec]) -> list[str]:
-    """Update dispatchers in place, matched by phone, then by name: their ids stay, and so
-    do the handoffs that refer to them. One the file leaves out is deleted, unless a handoff
-    refers to it: then it is kept off call and without SMS alerts. An SMS opt-in is recorded
-    as a consent record (alerts depend on it) when it is new, and an opt-out when it ends."""
-    left_out = list(b.dispatchers)  # what no entry of the file matches, in the end
-    matched: dict[int, Dispatcher] = {}  # index in `wanted` -> row
-    for by in ("phone", "name"):
-        for i, spec in enumerate(wanted):
-            row = None if i in matched else _find(left_out, by, getattr(spec, by))
-            if row is not None:
-                matched[i] = row
-                left_out.remove(row)
-    consent: list[tuple[str, bool]] = []
-    for i, spec in enumerate(wanted):
-        row = matched.get(i)
-        if row is None:
-            row = Dispatcher(name=spec.name, phone=spec.phone)
-            b.dispatchers.append(row)
-        was_opted_in = row.sms_opt_in and row.phone == spec.phone
-        if row.sms_opt_in and not (was_opted_in and spec.sms_opt_in):
-            consent.append((row.phone, False))
-        if spec.sms_opt_in and not was_opted_in:
-            consent.append((spec.phone, True))
-        row.name, row.phone = spec.name, spec.phone
-        row.on_call, row.sms_opt_in = spec.on_call, spec.sms_opt_in
-
-    notes = []
-    referenced = set(
-        session.scalars(
-            select(Handoff.dispatcher_id).where(Handoff.dispatcher_id.in_([d.id for d in left_out]))
-        )
-    )
-    for d in left_out:
-        if d.sms_opt_in:
-            consent.append((d.phone, False))
-        if d.id in referenced:
-            d.on_call = d.sms_opt_in = False
-            notes.append(
-                f"kept dispatcher {d.name} ({d.phone}) off call and without SMS alerts: "
-                "handoffs refer to them"
-            )
-        else:
-            b.dispatchers.remove(d)
-    session.flush()
-    for phone, opt_in in consent:
-        session.add(
-            ConsentRecord(
-                business_id=b.id,
-                phone=phone,
-                channel="sms",
-                opt_in=opt_in,
-                source="admin",
-                wording=DISPATCHER_CONSENT if opt_in else DISPATCHER_OPT_OUT,
-                recorded_at=datetime.now(UTC),
-            )
-        )
-    return notes
-
-
-def _find(rows: list[Dispatcher], by: str, value: str) -> Dispatcher | None:
-    return next((d for d in rows if getattr(d, by) == value), None)
-
-
-def seed_demo(session: Session) -> None:
-    """A fresh database answers calls for the demo business with no set-up at all."""
-    if session.scalar(select(Business.id).limit(1)) is not None:
-        return
-    demo = Business(name=DEMO_PROFILE["name"], line=DEMO_PROFILE["line"], timezone="UTC")
-    session.add(demo)
-    session.flush()
-    apply_profile(session, demo, DEMO_PROFILE)
-
-
 class BusinessStore:
     def __init__(self, engine: Engine) -> None:
         self._sessions = session_factory(engine)
@@ -157,9 +66,15 @@ class BusinessStore:
     def _query(self):  # type: ignore[no-untyped-def]
         return select(Business).options(selectinload(Business.dispatchers))
 
-    def by_line(self, line: str) -> BusinessProfile | None:
+    def by_line(self, number: str) -> BusinessProfile | None:
+        """The business that answers calls and texts to `number`: the one whose main line
+        it is, else the one it is another number of (storage.models.PhoneNumber)."""
         with self._sessions() as s:
-            b = s.scalar(self._query().where(Business.line == line))
+            b = s.scalar(self._query().where(Business.line == number)) or s.scalar(
+                self._query()
+                .join(PhoneNumber, PhoneNumber.business_id == Business.id)
+                .where(PhoneNumber.number == number)
+            )
             return to_profile(b) if b else None
 
     def by_id(self, business_id: int) -> BusinessProfile | None:

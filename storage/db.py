@@ -11,6 +11,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.business_rows import seed_demo
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -115,8 +117,6 @@ def upgrade(engine: Engine) -> None:
         unbounded_statements(conn)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
-    from storage.businesses import seed_demo
-
     with Session(engine) as session, session.begin():
         seed_demo(session)
 

@@ -52,6 +52,7 @@ class BusinessProfile:
     dispatchers: tuple[Dispatcher, ...] = field(default=())
     slot_minutes: int = 120
     visits_per_slot: int = 2
+    sms_help_text: str | None = None  # the answer to a HELP text; None: a default one
 
     def hours_for(self, weekday: int) -> tuple[time, time] | None:
         day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[weekday]

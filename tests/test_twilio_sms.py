@@ -16,12 +16,13 @@ from sqlalchemy import Engine, func, select, update
 from storage.businesses import BusinessStore
 from storage.consent import ConsentStore
 from storage.db import make_engine, session_factory, upgrade
-from storage.models import Business, ConsentRecord, PhoneNumber, SmsMessage
+from storage.models import Business, Call, ConsentRecord, PhoneNumber, SmsMessage
 from storage.sms_log import SmsLog
 from tests.fake_twilio_api import FakeTwilio
 from tests.servers import AppThread
 from voice_agent.app import create_app
 from voice_agent.notify.sms import SmsSender
+from voice_agent.replay.peer import ring
 from voice_agent.settings import Settings
 from voice_agent.twilio import sms_webhook as twilio_sms
 from voice_agent.twilio.signatures import SignatureChecker
@@ -212,6 +213,16 @@ async def test_consent_goes_to_the_business_that_owns_the_number(server: SmsServ
     assert consent_of(server, caller)[-1] == (server.other, False, "sms_keyword", "STOP")
     consent = ConsentStore(server.engine)
     assert consent.has_opt_in(server.demo, caller) and not consent.has_opt_in(server.other, caller)
+
+
+async def test_a_call_to_an_extra_number_is_answered_as_its_business(server: SmsServer) -> None:
+    """Calls and texts find the business the same way: a number it texts from answers calls."""
+    async with httpx.AsyncClient() as http:
+        ringing = await ring(http, SignatureChecker(TOKEN), server.url, new_number(), OTHER_EXTRA)
+    assert ringing.stream_url is not None and ringing.token, ringing.twiml
+    with session_factory(server.engine)() as s:
+        call = s.scalar(select(Call).where(Call.call_sid == ringing.call_sid))
+    assert call is not None and call.business_id == server.other and call.to_number == OTHER_EXTRA
 
 
 def test_keyword_parsing() -> None:

@@ -9,16 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from storage.consent import ConsentStore
-from storage.db import session_factory
-from storage.models import Business, PhoneNumber
+from storage.profiles import BusinessProfile
 from storage.sms_log import SmsLog
 from voice_agent.services import Services
 from voice_agent.twilio.voice_webhooks import _signed_form
@@ -36,14 +34,6 @@ OPT_OUT_TYPES = {"STOP": "STOP", "START": "START", "HELP": "HELP"}
 FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
 ONLY_PUNCTUATION = re.compile(r"[\s.!]*")
 REPLY_PURPOSE = "keyword_reply"
-
-
-@dataclass(frozen=True)
-class SmsBusiness:
-    id: int
-    name: str
-    line: str
-    help_text: str | None
 
 
 def keyword(body: str, opt_out_type: str | None = None) -> str | None:
@@ -65,36 +55,21 @@ def keyword(body: str, opt_out_type: str | None = None) -> str | None:
     return None
 
 
-def business_for_number(engine: Engine, number: str) -> SmsBusiness | None:
-    """The business whose main line, or one of whose other numbers, received the text."""
-    with session_factory(engine)() as s:
-        business = s.scalar(select(Business).where(Business.line == number))
-        if business is None:
-            business = s.scalar(
-                select(Business)
-                .join(PhoneNumber, PhoneNumber.business_id == Business.id)
-                .where(PhoneNumber.number == number)
-            )
-        if business is None:
-            return None
-        return SmsBusiness(business.id, business.name, business.line, business.sms_help_text)
-
-
-def help_text(business: SmsBusiness) -> str:
-    return business.help_text or (
+def help_text(business: BusinessProfile) -> str:
+    return business.sms_help_text or (
         f"{business.name}: texts about your service calls and bookings. For help, call "
         f"{business.line}. Msg & data rates may apply. Reply STOP to opt out."
     )
 
 
-def stop_text(business: SmsBusiness) -> str:
+def stop_text(business: BusinessProfile) -> str:
     return (
         f"{business.name}: you are unsubscribed and will get no more texts from us. "
         "Reply START to subscribe again."
     )
 
 
-def start_text(business: SmsBusiness) -> str:
+def start_text(business: BusinessProfile) -> str:
     return (
         f"{business.name}: you will get texts about your service calls again. "
         "Reply HELP for help, STOP to opt out."
@@ -108,7 +83,7 @@ def _twiml(text: str | None = None) -> Response:
     return Response(content=str(reply), media_type="application/xml")
 
 
-def _act(engine: Engine, business: SmsBusiness, sender: str, word: str, body: str) -> str:
+def _act(engine: Engine, business: BusinessProfile, sender: str, word: str, body: str) -> str:
     """Record the consent change (if any) and log the reply; returns the reply's text."""
     if word == "HELP":
         text = help_text(business)
@@ -141,7 +116,7 @@ async def incoming_sms(request: Request) -> Response:
     if not sender:
         return Response("From is required", status_code=400)
     try:
-        business = await asyncio.to_thread(business_for_number, services.db, to)
+        business = await asyncio.to_thread(services.businesses.by_line, to)
         if business is None:
             log.warning("SMS keyword %s to %s, a number no business owns", word, to)
             return _twiml()
