@@ -1,8 +1,5 @@
-"""The app wired the way app.py is to wire it for the dispatcher console (create_app, then
-the /api routers, the live feed, the console pages and their static files, `services.live`
-and the notifier's bus; each only if the app does not have it already, so this keeps
-working once app.py does it), a uvicorn server for it, a bus that counts its subscribers,
-and a small Server-Sent Events reader."""
+"""The app as create_app builds it, with its live bus wrapped in one that counts its
+subscribers, a uvicorn server for it, and a small Server-Sent Events reader."""
 
 from __future__ import annotations
 
@@ -16,15 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
-from storage.live import EventBus, LiveState
+from storage.live import EventBus
 from tests.conftest import ServerThread
-from voice_agent.api import events as events_api
-from voice_agent.api import router as api
 from voice_agent.app import EngineLoader, create_app, load_engines
-from voice_agent.console import handoffs as console_api
-from voice_agent.console import page as console
 from voice_agent.settings import Settings
 
 
@@ -55,27 +48,11 @@ class TrackingBus:
         return [e for _, e in self.published if e.get("call_sid") == call_sid]
 
 
-def has_router(app: FastAPI, router: APIRouter) -> bool:
-    """Whether `router` is included: FastAPI 0.165 keeps an included router as one route
-    (its `original_router`) rather than copying its routes, so paths alone do not tell."""
-    if any(getattr(route, "original_router", None) is router for route in app.routes):
-        return True
-    paths = {getattr(route, "path", None) for route in app.routes}
-    return any(getattr(route, "path", None) in paths for route in router.routes)
-
-
 def console_app(settings: Settings, loader: EngineLoader = load_engines) -> FastAPI:
+    """The app `serve` runs; its bus (the live feed's and the notifier's) is tracked."""
     app = create_app(settings, loader=loader)
-    for router in (api.router, events_api.router, console_api.router, console.router):
-        if not has_router(app, router):
-            app.include_router(router)
-    if console.STATIC_PATH not in {getattr(route, "path", None) for route in app.routes}:
-        app.mount(console.STATIC_PATH, console.static_files(), name="console-static")
     services = app.state.services
-    if getattr(services, "live", None) is None:
-        services.live = LiveState(settings.redis_url)
-    services.live.bus = TrackingBus(services.live.bus)
-    services.notifier.bus = services.live.bus
+    services.live.bus = services.notifier.bus = TrackingBus(services.live.bus)
     return app
 
 

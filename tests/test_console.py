@@ -25,6 +25,7 @@ from sqlalchemy import Engine, update
 from storage.audit import AuditLog
 from storage.businesses import BusinessStore
 from storage.calls import CallStore, FinishedCall, SegmentRecord
+from storage.claims import Claim, ClaimStore
 from storage.db import make_engine, upgrade
 from storage.models import Call
 from storage.reception import ReceptionStore
@@ -40,7 +41,6 @@ from tests.console_support import (
     wait_for,
 )
 from tests.pg_support import KINDS, database_url
-from voice_agent.console.handoffs import Claim, ClaimStore
 from voice_agent.replay.audio import load_turn
 from voice_agent.replay.caller import caller_turn, wait_for_answer
 from voice_agent.replay.peer import connect_stream, post_signed, ring
@@ -361,13 +361,14 @@ async def test_history_bookings_and_inbox(tabs: Tabs, world: World) -> None:
 async def test_the_console_follows_again_when_the_server_ends_its_stream(
     tabs: Tabs, world: World
 ) -> None:
-    world.app.state.sse_max_age_s = 1.0  # the server ends each stream after a second
+    services = world.app.state.services
+    max_age_s, services.sse_max_age_s = services.sse_max_age_s, 1.0  # a stream lasts 1 s
     try:
         tab = await tabs.signed_in("ann", PHONE)
         before = world.bus.opened[1]
         await wait_for(lambda: world.bus.opened[1] >= before + 2, "two planned reconnects")
     finally:
-        del world.app.state.sse_max_age_s
+        services.sse_max_age_s = max_age_s
     a = BusinessStore(world.engine).by_id(1)
     assert a is not None
     await wait_for(lambda: world.bus.open[1] >= 1, "the console to follow again")

@@ -66,7 +66,7 @@ def seed(data: Path, redis_url: str | None = None) -> tuple[Settings, int, dict[
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     settings, b_id, tokens = seed(tmp_path_factory.mktemp("events"))
     app = console_app(settings, loader=no_models)
-    app.state.sse_keepalive_s = 1.0
+    app.state.services.sse_keepalive_s = 1.0
     with ConsoleServer(app) as url:
         notifier = app.state.services.notifier
         yield Site(app, url, settings, tracking_bus(app), notifier, b_id, tokens)
@@ -224,7 +224,8 @@ async def test_the_stream_ends_when_the_client_disconnects(site: Site) -> None:
 
 
 async def test_a_stream_ends_in_good_order_after_its_maximum_age(site: Site) -> None:
-    site.app.state.sse_max_age_s = 1.5
+    services = site.app.state.services
+    max_age_s, services.sse_max_age_s = services.sse_max_age_s, 1.5
     try:
         async with SseClient(site.url, site.tokens["b"]) as client:
             assert (await client.frame()).comments == ["connected"]
@@ -233,7 +234,7 @@ async def test_a_stream_ends_in_good_order_after_its_maximum_age(site: Site) -> 
             with pytest.raises(EOFError):
                 await client.frame()
     finally:
-        del site.app.state.sse_max_age_s
+        services.sse_max_age_s = max_age_s
     await wait_for(lambda: site.bus.open[site.b_id] == 0, "the subscription to close", 5)
 
 

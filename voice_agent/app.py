@@ -18,8 +18,10 @@ from routing.local import LocalPolicy
 from routing.policy import Policy, PolicyFactory
 from routing.tools import ReceptionTools
 from storage import db, recovery, retention
+from storage.audit import AuditLog
 from storage.businesses import BusinessStore
 from storage.calls import CallStore
+from storage.claims import ClaimStore
 from storage.consent import ConsentStore
 from storage.journal import Journal
 from storage.live import LiveState
@@ -27,11 +29,13 @@ from storage.profiles import BusinessProfile
 from storage.reception import ReceptionStore
 from storage.recordings import KEY_FILE, RecordingStore, load_key
 from storage.sms_log import SmsLog
+from storage.users import UserStore
 from storage.webhook_store import WebhookStore
 from transcripts.engine import WhisperTranscriber
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent.api import events as events_api
 from voice_agent.api import router as api
+from voice_agent.api.queries import TenantQueries
 from voice_agent.call.line_writer import LineWriter
 from voice_agent.call.session import Engines, SessionConfig
 from voice_agent.console import handoffs as console_api
@@ -89,24 +93,34 @@ def policy_factory(settings: Settings) -> PolicyFactory:
 
 
 def build_services(settings: Settings) -> Services:
+    """Every store and helper the service uses, built once, on one engine."""
     engine = db.make_engine(settings.resolved_database_url())
+    live = LiveState(settings.redis_url, rate_limit=settings.calls_per_caller_limit)
+    calls = CallStore(engine)
+    consent, sms_log, webhooks = ConsentStore(engine), SmsLog(engine), WebhookStore(engine)
     sms = SmsSender(
-        ConsentStore(engine),
-        SmsLog(engine),
+        consent,
+        sms_log,
         settings.twilio_account_sid,
         settings.twilio_auth_token,  # not auth_token(): the dev token must never reach Twilio
         settings.twilio_api_base_url,
     )
-    live = LiveState(settings.redis_url, rate_limit=settings.calls_per_caller_limit)
-    calls = CallStore(engine)
     return Services(
         settings=settings,
         db=engine,
         calls=calls,
-        lines=LineWriter(calls.append_line),
         businesses=BusinessStore(engine),
         reception=ReceptionStore(engine),
-        notifier=Notifier(sms=sms, webhooks=WebhookDispatcher(WebhookStore(engine)), bus=live.bus),
+        users=UserStore(engine),
+        audit=AuditLog(engine),
+        consent=consent,
+        sms_log=sms_log,
+        webhooks=webhooks,
+        queries=TenantQueries(engine),
+        claims=ClaimStore(engine),
+        recordings=recording_store(settings, engine),
+        lines=LineWriter(calls.append_line),
+        notifier=Notifier(sms=sms, webhooks=WebhookDispatcher(webhooks), bus=live.bus),
         live=live,
         journal=Journal(settings.data_dir / "journal"),
         metrics=Metrics(),
@@ -118,7 +132,6 @@ def build_services(settings: Settings) -> Services:
             barge_in_ms=settings.barge_in_ms,
             silence_prompt_ms=settings.silence_prompt_ms,
         ),
-        recordings=recording_store(settings, engine),
     )
 
 

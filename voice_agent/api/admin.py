@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 
-from voice_agent.api.auth import Admin, Owner, Reader, audit_log, user_store
-from voice_agent.api.common import FORBIDDEN, Limit, Offset, actor
+from voice_agent.api.deps import Admin, Audit, Owner, Reader, Users, actor
 from voice_agent.api.models import AuditOut, Me, NewUser, NewUserOut, UserOut
+from voice_agent.api.params import FORBIDDEN, Limit, Offset
 
 router = APIRouter()
 
@@ -26,8 +26,8 @@ async def me(user: Reader) -> dict[str, Any]:
     tags=["users"],
     responses=FORBIDDEN,
 )
-async def list_users(request: Request, user: Admin) -> Any:
-    return await asyncio.to_thread(user_store(request).list, user.business_id)
+async def list_users(user: Admin, users: Users) -> Any:
+    return await asyncio.to_thread(users.list, user.business_id)
 
 
 @router.post(
@@ -38,10 +38,9 @@ async def list_users(request: Request, user: Admin) -> Any:
     tags=["users"],
     responses=FORBIDDEN,
 )
-async def create_user(request: Request, user: Admin, new: NewUser) -> Any:
+async def create_user(user: Admin, users: Users, audit: Audit, new: NewUser) -> Any:
     if not user.can(new.role):
         raise HTTPException(403, f"a {user.role} cannot create a user with the {new.role} role")
-    users, audit = user_store(request), audit_log(request)
 
     def create() -> dict[str, Any]:
         user_id, token = users.add(user.business_id, new.role, new.name)
@@ -66,5 +65,5 @@ async def create_user(request: Request, user: Admin, new: NewUser) -> Any:
     tags=["audit"],
     responses=FORBIDDEN,
 )
-async def list_audit(request: Request, user: Owner, limit: Limit = 100, offset: Offset = 0) -> Any:
-    return await asyncio.to_thread(audit_log(request).entries, user.business_id, limit, offset)
+async def list_audit(user: Owner, audit: Audit, limit: Limit = 100, offset: Offset = 0) -> Any:
+    return await asyncio.to_thread(audit.entries, user.business_id, limit, offset)

@@ -13,19 +13,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from storage.recordings import RecordingError
-from voice_agent.api.auth import Reader, audit_log
-from voice_agent.api.common import (
-    CallSid,
-    Limit,
-    Offset,
-    actor,
-    e164,
-    missing,
-    queries,
-    recordings,
-    when,
-)
+from voice_agent.api.deps import Audit, Queries, Reader, Recordings, actor
 from voice_agent.api.models import CallDetail, CallSummary, Outcome, Page
+from voice_agent.api.params import CallSid, Limit, Offset, e164, missing, when
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["calls"])
@@ -37,8 +27,8 @@ router = APIRouter(tags=["calls"])
     summary="List calls, newest first",
 )
 async def list_calls(
-    request: Request,
     user: Reader,
+    tenant: Queries,
     since: Annotated[
         str | None,
         Query(description="ISO date or date-time; naive ones are in the business's time zone"),
@@ -60,7 +50,7 @@ async def list_calls(
         "caller": e164(caller),
     }
     return await asyncio.to_thread(
-        queries(request).calls, user.business_id, **filters, limit=limit, offset=offset
+        tenant.calls, user.business_id, **filters, limit=limit, offset=offset
     )
 
 
@@ -70,8 +60,14 @@ async def list_calls(
     summary="One call with its transcript, turn timings and outcome (audited)",
     responses=missing("call"),
 )
-async def get_call(request: Request, user: Reader, call_sid: CallSid) -> dict[str, Any]:
-    tenant, store, audit = queries(request), recordings(request), audit_log(request)
+async def get_call(
+    request: Request,
+    user: Reader,
+    tenant: Queries,
+    store: Recordings,
+    audit: Audit,
+    call_sid: CallSid,
+) -> dict[str, Any]:
 
     def read() -> dict[str, Any] | None:
         call = tenant.call(user.business_id, call_sid)
@@ -106,8 +102,9 @@ async def get_call(request: Request, user: Reader, call_sid: CallSid) -> dict[st
         **missing("call, or it has no recording"),
     },
 )
-async def get_recording(request: Request, user: Reader, call_sid: CallSid) -> StreamingResponse:
-    tenant, store, audit = queries(request), recordings(request), audit_log(request)
+async def get_recording(
+    user: Reader, tenant: Queries, store: Recordings, audit: Audit, call_sid: CallSid
+) -> StreamingResponse:
 
     def open_wav() -> tuple[bytes, Iterator[bytes]] | None:
         if store is None or not tenant.owns_call(user.business_id, call_sid):

@@ -43,15 +43,12 @@ from starlette.types import Scope
 
 from storage.live import EventBus
 from storage.users import UserInfo
-from voice_agent.api.auth import audit_log, bearer, unauthorized, user_store
-from voice_agent.api.common import actor
-from voice_agent.api.models import Problem
+from voice_agent.api.deps import Audit, Bus, ServicesDep, Users, actor, bearer, unauthorized
+from voice_agent.api.params import UNAUTHORIZED
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["events"])
 
-KEEPALIVE_S = 15.0
-MAX_AGE_S = 600.0  # then the client reconnects: a disabled token stops following in time
 QUEUE_SIZE = 1000  # per client; a stalled one loses its oldest events, never blocks a call
 RETRY_MS = 3000
 EVENT_TYPE = re.compile(r"[a-z][a-z0-9_.]{0,63}")  # also keeps newlines out of `event:`
@@ -73,6 +70,7 @@ def scrub_token(scope: Scope) -> None:
 
 async def feed_user(
     request: Request,
+    users: Users,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     token: Annotated[
         str | None,
@@ -86,17 +84,12 @@ async def feed_user(
     secret = credentials.credentials if credentials is not None else token
     if not secret:
         raise unauthorized()
-    user = await asyncio.to_thread(user_store(request).authenticate, secret)
+    user = await asyncio.to_thread(users.authenticate, secret)
     if user is None:
         raise unauthorized("invalid_token")
     if not user.can("dispatcher"):
         raise HTTPException(403, "this needs the dispatcher role or higher")
     return user
-
-
-def live_bus(request: Request) -> EventBus | None:
-    live = getattr(request.app.state.services, "live", None)
-    return getattr(live, "bus", None)
 
 
 def sse_frame(event: dict[str, Any]) -> str | None:
@@ -143,10 +136,7 @@ class Feed:
 
 
 async def sse_stream(
-    bus: EventBus,
-    business_id: int,
-    keepalive_s: float = KEEPALIVE_S,
-    max_age_s: float = MAX_AGE_S,
+    bus: EventBus, business_id: int, keepalive_s: float, max_age_s: float
 ) -> AsyncIterator[str]:
     feed = Feed(bus, business_id)
     loop = asyncio.get_running_loop()
@@ -183,27 +173,22 @@ async def sse_stream(
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
             "description": "`event: <type>` and `data: {type, call_sid, data}` per event",
         },
-        401: {"model": Problem, "description": "Missing, unknown or disabled token"},
-        503: {"model": Problem, "description": "Live events are not set up on this server"},
+        **UNAUTHORIZED,
     },
 )
 async def events(
-    request: Request, user: Annotated[UserInfo, Depends(feed_user)]
+    user: Annotated[UserInfo, Depends(feed_user)],
+    services: ServicesDep,
+    bus: Bus,
+    audit: Audit,
 ) -> StreamingResponse:
-    bus = live_bus(request)
-    if bus is None:
-        raise HTTPException(503, "live events are not set up on this server")
-    state = request.app.state
-    keepalive_s = getattr(state, "sse_keepalive_s", KEEPALIVE_S)
-    max_age_s = getattr(state, "sse_max_age_s", MAX_AGE_S)
     # Live transcripts are transcripts: following them is audited, once per stream.
-    audit = audit_log(request)
     await asyncio.to_thread(
         audit.record, user.business_id, actor(user), "follow_live_feed", user_id=user.id
     )
     log.info("live feed opened: business %s, user %s", user.business_id, user.id)
     return StreamingResponse(
-        sse_stream(bus, user.business_id, keepalive_s, max_age_s),
+        sse_stream(bus, user.business_id, services.sse_keepalive_s, services.sse_max_age_s),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

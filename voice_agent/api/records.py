@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 
-from voice_agent.api.auth import Dispatcher, Reader, audit_log
-from voice_agent.api.common import Limit, Offset, RowId, actor, missing, queries, when
+from voice_agent.api.deps import Audit, Dispatcher, Queries, Reader, actor
 from voice_agent.api.models import BookingOut, HandoffOut, MessageOut, Page
+from voice_agent.api.params import Limit, Offset, RowId, missing, when
 
 router = APIRouter()
 
@@ -21,8 +21,8 @@ router = APIRouter()
     tags=["bookings"],
 )
 async def list_bookings(
-    request: Request,
     user: Reader,
+    tenant: Queries,
     from_: Annotated[
         str | None,
         Query(alias="from", description="ISO date or date-time, business time zone if naive"),
@@ -33,7 +33,7 @@ async def list_bookings(
 ) -> dict[str, Any]:
     start, end = when("from", from_), when("to", to)
     return await asyncio.to_thread(
-        queries(request).bookings,
+        tenant.bookings,
         user.business_id,
         start=start,
         end=end,
@@ -49,14 +49,14 @@ async def list_bookings(
     tags=["messages"],
 )
 async def list_messages(
-    request: Request,
     user: Reader,
+    tenant: Queries,
     handled: Annotated[bool | None, Query(description="only handled, or only unhandled")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     return await asyncio.to_thread(
-        queries(request).messages, user.business_id, handled=handled, limit=limit, offset=offset
+        tenant.messages, user.business_id, handled=handled, limit=limit, offset=offset
     )
 
 
@@ -67,8 +67,9 @@ async def list_messages(
     tags=["messages"],
     responses=missing("message"),
 )
-async def mark_message_handled(request: Request, user: Dispatcher, message_id: RowId) -> Any:
-    tenant, audit = queries(request), audit_log(request)
+async def mark_message_handled(
+    user: Dispatcher, tenant: Queries, audit: Audit, message_id: RowId
+) -> Any:
 
     def mark() -> dict[str, Any] | None:
         message = tenant.mark_handled(user.business_id, message_id)
@@ -90,8 +91,6 @@ async def mark_message_handled(request: Request, user: Dispatcher, message_id: R
     tags=["handoffs"],
 )
 async def list_handoffs(
-    request: Request, user: Reader, limit: Limit = 50, offset: Offset = 0
+    user: Reader, tenant: Queries, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
-    return await asyncio.to_thread(
-        queries(request).handoffs, user.business_id, limit=limit, offset=offset
-    )
+    return await asyncio.to_thread(tenant.handoffs, user.business_id, limit=limit, offset=offset)

@@ -1,7 +1,7 @@
 """The dashboard API under /api: a business's calls, transcripts, recordings, bookings,
 messages, handoffs, users and audit log.
 
-Every request carries a user's bearer token (`voice_agent.api.auth`) and sees its own business
+Every request carries a user's bearer token (`voice_agent.api.deps`) and sees its own business
 only: a call, booking or message of another business is a 404, exactly as one that does not
 exist. Every transcript or recording read is written to the audit log before the data is
 returned. Database work runs in threads (asyncio.to_thread); a recording is decrypted in
@@ -12,23 +12,15 @@ the one router the app includes: `app.include_router(api.router)`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends
 
 from voice_agent.api import admin as api_admin
 from voice_agent.api import calls as api_calls
 from voice_agent.api import records as api_records
-from voice_agent.api.models import Problem
+from voice_agent.api.deps import no_store
+from voice_agent.api.params import UNAUTHORIZED
 
-
-def _no_store(response: Response) -> None:
-    response.headers["Cache-Control"] = "no-store"  # transcripts, numbers, tokens
-
-
-router = APIRouter(
-    prefix="/api",
-    dependencies=[Depends(_no_store)],
-    responses={401: {"model": Problem, "description": "Missing, unknown or disabled token"}},
-)
+router = APIRouter(prefix="/api", dependencies=[Depends(no_store)], responses=UNAUTHORIZED)
 router.include_router(api_admin.router)
 router.include_router(api_calls.router)
 router.include_router(api_records.router)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,9 @@ from sqlalchemy import Engine
 
 from storage import db
 from storage.privacy import caller_summary, delete_caller, write_export
-from storage.recordings import RecordingStore, load_key
+from storage.recordings import KEY_FILE, RecordingStore
 from storage.retention import purge as purge_retention
+from voice_agent.app import recording_store
 from voice_agent.settings import Settings
 
 ACTOR = "cli"
@@ -34,22 +34,13 @@ LABELS = {
 }
 
 
-def recording_store(settings: Settings, engine: Engine) -> RecordingStore:
-    """The recording store as the service builds it (swap for the app's own when it has one)."""
-    return RecordingStore(
-        engine,
-        settings.data_dir / "recordings",
-        load_key(os.environ.get("RECORDING_KEY"), settings.data_dir / "recording.key"),
-    )
-
-
 def _require_key(settings: Settings) -> None:
     """Export decrypts with the service's key and both commands key the audit entry's phone
     reference with it: a key made up here would do neither, so it must already exist."""
-    if not os.environ.get("RECORDING_KEY") and not (settings.data_dir / "recording.key").exists():
+    if not settings.recording_key and not (settings.data_dir / KEY_FILE).exists():
         raise LookupError(
             "no recording key: set RECORDING_KEY as the service has it, or use the service's "
-            f"data dir (VOICE_AGENT_DATA_DIR; {settings.data_dir / 'recording.key'} is missing)"
+            f"data dir (VOICE_AGENT_DATA_DIR; {settings.data_dir / KEY_FILE} is missing)"
         )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
@@ -72,14 +71,18 @@ class Metrics:
             self._lag_max = max(self._lag_max, late)
             self.lag_hist.observe(max(0.0, late))
 
-    def render(self, services: Any, active_calls: int) -> bytes:
+    def render(self, active_calls: int, transcription_rtf: float | None) -> bytes:
         self.active.set(active_calls)
-        if getattr(services, "engines", None) is not None:
-            self.rtf.set(services.engines.transcriber.stats.real_time_factor)
+        if transcription_rtf is not None:
+            self.rtf.set(transcription_rtf)
         self.lag.set(self._lag_max)
         return generate_latest(self.registry)
 
+    def reset_lag(self) -> None:
+        self._lag_max = 0.0
 
+
+# The routes read app.state.services themselves: voice_agent.services imports this module.
 router = APIRouter()
 
 
@@ -87,8 +90,8 @@ router = APIRouter()
 async def metrics(request: Request) -> Response:
     services = request.app.state.services
     active = len(await services.live.active_calls())
-    body = services.metrics.render(services, active)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    rtf = services.engines.transcriber.stats.real_time_factor if services.ready.is_set() else None
+    return Response(services.metrics.render(active, rtf), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post("/metrics/reset-lag", include_in_schema=False)
@@ -96,5 +99,5 @@ async def reset_lag(request: Request) -> Response:
     """For load tests: measure the worst delay from now on."""
     if request.client is None or request.client.host not in ("127.0.0.1", "::1"):
         return Response(status_code=403)
-    request.app.state.services.metrics._lag_max = 0.0
+    request.app.state.services.metrics.reset_lag()
     return Response(status_code=204)

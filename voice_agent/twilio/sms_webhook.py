@@ -11,13 +11,10 @@ import logging
 import re
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 
-from storage.consent import ConsentStore
 from storage.profiles import BusinessProfile
-from storage.sms_log import SmsLog
 from voice_agent.services import Services
 from voice_agent.twilio.voice_webhooks import _signed_form
 
@@ -83,17 +80,17 @@ def _twiml(text: str | None = None) -> Response:
     return Response(content=str(reply), media_type="application/xml")
 
 
-def _act(engine: Engine, business: BusinessProfile, sender: str, word: str, body: str) -> str:
+def _act(services: Services, business: BusinessProfile, sender: str, word: str, body: str) -> str:
     """Record the consent change (if any) and log the reply; returns the reply's text."""
     if word == "HELP":
         text = help_text(business)
     else:
         opt_in = word == "START"
         # The wording is what the person sent: the proof of their opt-out or opt-in.
-        ConsentStore(engine).record(business.id, sender, opt_in, "sms_keyword", body.strip())
+        services.consent.record(business.id, sender, opt_in, "sms_keyword", body.strip())
         text = start_text(business) if opt_in else stop_text(business)
     try:  # the consent record is what matters; a failed log must not cost the reply
-        SmsLog(engine).log(business.id, sender, REPLY_PURPOSE, text, "sent")
+        services.sms_log.log(business.id, sender, REPLY_PURPOSE, text, "sent")
     except SQLAlchemyError:
         log.exception("could not log the %s reply to business %s", word, business.id)
     return text
@@ -120,7 +117,7 @@ async def incoming_sms(request: Request) -> Response:
         if business is None:
             log.warning("SMS keyword %s to %s, a number no business owns", word, to)
             return _twiml()
-        text = await asyncio.to_thread(_act, services.db, business, sender, word, body)
+        text = await asyncio.to_thread(_act, services, business, sender, word, body)
     except SQLAlchemyError:
         # An opt-out must never be lost silently: say who, so it can be recorded by hand.
         log.exception("SMS keyword %s from %s to %s could not be recorded", word, sender, to)

@@ -1,18 +1,20 @@
-"""What the dashboard API's modules share: helpers, parameter types, error responses."""
+"""The dashboard API's parameter types, their parsing into 422s, and the error responses
+its routes declare."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request
+from fastapi import Path, Query
 from fastapi.exceptions import RequestValidationError
 
-from storage.recordings import RecordingStore
-from storage.users import UserInfo
 from voice_agent.api.models import Problem
-from voice_agent.api.queries import TenantQueries, When, parse_when
+from voice_agent.api.queries import When, parse_when
 
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing, unknown or disabled token"}
+}
 FORBIDDEN: dict[int | str, dict[str, Any]] = {
     403: {"model": Problem, "description": "Your role does not allow this"}
 }
@@ -41,22 +43,6 @@ CallSid = Annotated[
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=DB_INT_MAX)]
 RowId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
-
-
-def queries(request: Request) -> TenantQueries:
-    state = request.app.state
-    found = getattr(state, "api_queries", None)
-    if found is None:
-        found = state.api_queries = TenantQueries(state.services.db)
-    return found
-
-
-def recordings(request: Request) -> RecordingStore | None:
-    return getattr(request.app.state.services, "recordings", None)
-
-
-def actor(user: UserInfo) -> str:
-    return f"user:{user.id}"
 
 
 def invalid(name: str, value: str, message: str) -> RequestValidationError:
