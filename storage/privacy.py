@@ -7,8 +7,6 @@ outcome) and keeps consent and opt-out records, which prove what the person agre
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from storage.audit import write_audit
 from storage.calls import (
     LIVE_STATUSES,
     call_summary,
@@ -31,7 +30,6 @@ from storage.db import session_factory
 from storage.erasure import DELETED_NUMBER
 from storage.fields import caller_id
 from storage.models import (
-    AuditEntry,
     Booking,
     Business,
     Call,
@@ -44,6 +42,7 @@ from storage.models import (
     Turn,
 )
 from storage.outcomes import booking_json, message_json
+from storage.phone_refs import phone_ref
 from storage.recordings import RecordingError, RecordingInfo, RecordingStore
 
 # Deletion is never put off by a call that has not ended:
@@ -53,36 +52,6 @@ from storage.recordings import RecordingError, RecordingInfo, RecordingStore
 #   data for it and anonymizes it; RecordingStore.keep drops its file;
 # - a call left live by a dead process (no sign of life for STALE_AFTER) is anonymized at
 #   once, its unregistered recording files removed (storage.recovery closes it later).
-
-
-def write_audit(
-    s: Session,
-    business_id: int | None,
-    actor: str,
-    action: str,
-    target: str | None,
-    detail: dict[str, Any],
-) -> None:
-    """The one place privacy and retention write the audit log, in the caller's transaction
-    (so an audit entry exists exactly when the change it describes was committed)."""
-    s.add(
-        AuditEntry(
-            business_id=business_id,
-            actor=actor,
-            action=action,
-            target=target,
-            detail=detail,
-            at=datetime.now(UTC),
-        )
-    )
-
-
-def phone_ref(key: bytes, business_id: int, phone: str) -> str:
-    """What the audit log keeps instead of a number: an HMAC under a server secret (a plain
-    or salted hash of a phone number is reversed by trying every number). Recomputing it
-    answers "was +1555... deleted?" without the log ever holding the number."""
-    message = f"audit-phone\0{business_id}\0{phone.strip()}".encode()
-    return "phone-hmac:" + hmac.new(key, message, hashlib.sha256).hexdigest()[:40]
 
 
 def _phone(phone: str) -> str:

@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
 
+from storage.audit import write_audit
 from storage.db import session_factory, unbounded_statements
 from storage.models import Business, Call, Recording, SmsMessage, TranscriptSegment
-from storage.privacy import recording_infos, write_audit
+from storage.privacy import recording_infos
 from storage.recordings import RecordingStore
 
 log = logging.getLogger(__name__)

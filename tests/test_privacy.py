@@ -33,12 +33,12 @@ from storage.models import (
     TranscriptSegment,
     Turn,
 )
+from storage.phone_refs import phone_ref
 from storage.privacy import (
     DELETED_NUMBER,
     caller_summary,
     delete_caller,
     export_caller,
-    phone_ref,
     write_export,
 )
 from storage.reception import ReceptionStore

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from storage.audit import AuditLog, phone_ref
+from storage.audit import AuditLog
 from storage.businesses import BusinessStore
 from storage.db import make_engine, upgrade
 from storage.models import User
+from storage.phone_refs import phone_ref
 from storage.users import UserInfo, UserStore
 
 
@@ -100,7 +101,13 @@ def test_audit_entries_are_per_business_newest_first(engine: Engine) -> None:
     assert [e["action"] for e in audit.entries(1, limit=1, offset=1)] == ["read_transcript"]
 
 
-def test_phone_ref_is_stable_and_does_not_contain_the_number() -> None:
-    ref = phone_ref("+15555550123")
-    assert ref == phone_ref("+15555550123") != phone_ref("+15555550124")
-    assert ref.startswith("phone:") and "5555550123" not in ref
+def test_phone_ref_is_keyed_stable_and_does_not_contain_the_number() -> None:
+    key, other_key = bytes(32), bytes(range(32))
+    ref = phone_ref(key, 1, "+15555550123")
+    assert ref == phone_ref(key, 1, " +15555550123 ") != phone_ref(key, 1, "+15555550124")
+    assert ref.startswith("phone-hmac:") and "5555550123" not in ref
+    # Without the key nobody can recompute it (an unkeyed hash is reversed by enumeration),
+    # and a business's references do not match another's.
+    assert ref != phone_ref(other_key, 1, "+15555550123")
+    assert ref != phone_ref(key, 2, "+15555550123")
+    assert hashlib.sha256(b"+15555550123").hexdigest()[:16] not in ref
