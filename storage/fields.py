@@ -7,7 +7,7 @@ from outside reaches the driver unchecked:
   characters they are kept as given (a SIP id such as `sip:line-7@pbx.example.com:5060`
   fits); a longer one is replaced by its first 180 characters and its SHA-256, so it is
   still one distinct, stable value: the call is answered, and an export or deletion by the
-  same long number finds it (storage.privacy applies the same function);
+  same long number finds it (storage.privacy.caller_phone applies the same function);
 - free text heard from the caller (a name, a best time) is clipped with `clip`;
 - anything else too long for its column raises `FieldTooLong` before the INSERT (see the
   guard in storage.models), on SQLite as on PostgreSQL."""

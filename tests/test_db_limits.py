@@ -20,7 +20,8 @@ from storage.consent import ConsentStore
 from storage.db import alembic_config, make_engine, session_factory, upgrade, utc
 from storage.fields import MAX_CALLER_ID, caller_id
 from storage.models import Call, ConsentRecord, FieldTooLong, Message, TranscriptSegment
-from storage.privacy import delete_caller, export_caller
+from storage.privacy_deletion import delete_caller
+from storage.privacy_export import export_caller
 from storage.reception import ReceptionStore
 from storage.recordings import RecordingStore, load_key
 from tests.pg_support import KINDS, migrated_engine, postgresql_database

@@ -21,6 +21,7 @@ from storage.businesses import BusinessStore
 from storage.calls import CallStore, FinishedCall, SegmentRecord, TurnRecord
 from storage.consent import ConsentStore
 from storage.db import make_engine, session_factory, upgrade
+from storage.erasure import DELETED_NUMBER
 from storage.models import (
     AuditEntry,
     Booking,
@@ -34,13 +35,8 @@ from storage.models import (
     Turn,
 )
 from storage.phone_refs import phone_ref
-from storage.privacy import (
-    DELETED_NUMBER,
-    caller_summary,
-    delete_caller,
-    export_caller,
-    write_export,
-)
+from storage.privacy_deletion import caller_summary, delete_caller
+from storage.privacy_export import export_caller, write_export
 from storage.reception import ReceptionStore
 from storage.recordings import RecordingInfo, RecordingStore, load_key
 from storage.sms_log import SmsLog

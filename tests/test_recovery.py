@@ -20,8 +20,9 @@ from sqlalchemy import Engine, select, update
 from storage.businesses import BusinessStore
 from storage.calls import STALE_AFTER, CallStore, FinishedCall, SegmentRecord, TurnRecord
 from storage.db import session_factory, utc
+from storage.erasure import DELETED_NUMBER
 from storage.models import Call, Recording, TranscriptSegment
-from storage.privacy import DELETED_NUMBER, delete_caller
+from storage.privacy_deletion import delete_caller
 from storage.reception import ReceptionStore
 from storage.recordings import BYTES_PER_SECOND, RecordingStore, load_key
 from storage.recovery import owner_alive, recover

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from storage import db
-from storage.privacy import caller_summary, delete_caller, write_export
+from storage.privacy_deletion import caller_summary, delete_caller
+from storage.privacy_export import write_export
 from storage.recordings import KEY_FILE, RecordingStore
 from storage.retention import purge as purge_retention
 from voice_agent.app import recording_store
