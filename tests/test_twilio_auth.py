@@ -38,6 +38,15 @@ async def test_webhook_without_or_with_wrong_signature_is_forbidden(server: Runn
         assert response.status_code == 403
 
 
+@pytest.mark.parametrize(
+    "path", ["/twilio/voice", "/twilio/stream-ended", "/twilio/dial-ended", "/twilio/sms"]
+)
+async def test_every_webhook_refuses_an_unsigned_post(server: RunningServer, path: str) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{server.url}{path}", data=PARAMS)
+    assert (response.status_code, response.text) == (403, "invalid signature")
+
+
 async def test_signed_webhook_connects_a_stream_with_a_one_time_token(
     server: RunningServer,
 ) -> None:

@@ -52,9 +52,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsServer]:
     with session_factory(engine).begin() as s:
         s.add(PhoneNumber(business_id=other, number=OTHER_EXTRA, label="ads"))
         s.execute(update(Business).where(Business.id == other).values(sms_help_text="Quick help."))
-    app = create_app(settings)
-    app.include_router(twilio_sms.router)  # what app.py will do once wired
-    thread = AppThread(app)
+    thread = AppThread(create_app(settings))
     with thread as url:
         yield SmsServer(url, engine, data, demo, other)
     engine.dispose()

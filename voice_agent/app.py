@@ -47,10 +47,10 @@ from voice_agent.ops import log_redaction, metrics
 from voice_agent.ops.metrics import Metrics
 from voice_agent.services import Services
 from voice_agent.settings import Settings
+from voice_agent.twilio import signatures
 from voice_agent.twilio import sms_webhook as twilio_sms
 from voice_agent.twilio import voice_webhooks as twilio_webhooks
 from voice_agent.twilio.media_stream import media_stream
-from voice_agent.twilio.signatures import SignatureChecker
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def build_services(settings: Settings) -> Services:
         live=live,
         journal=Journal(settings.data_dir / "journal"),
         metrics=Metrics(),
-        signatures=SignatureChecker(settings.auth_token()),
+        signatures=signatures.SignatureChecker(settings.auth_token()),
         policy_factory=policy_factory(settings),
         session_config=SessionConfig(
             vad_aggressiveness=settings.vad_aggressiveness,
@@ -221,6 +221,7 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
 
     app = FastAPI(title="Voice agent", lifespan=lifespan)
     app.state.services = services
+    app.add_exception_handler(signatures.InvalidSignature, signatures.refuse)
     app.include_router(twilio_webhooks.router)
     app.include_router(twilio_sms.router)
     app.include_router(api.router)

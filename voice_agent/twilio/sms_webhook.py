@@ -10,13 +10,14 @@ import asyncio
 import logging
 import re
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from storage.profiles import BusinessProfile
+from voice_agent.api.deps import ServicesDep
 from voice_agent.services import Services
-from voice_agent.twilio.voice_webhooks import _signed_form
+from voice_agent.twilio.signatures import SignedForm
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/twilio")
@@ -97,11 +98,7 @@ def _act(services: Services, business: BusinessProfile, sender: str, word: str, 
 
 
 @router.post("/sms")
-async def incoming_sms(request: Request) -> Response:
-    services: Services = request.app.state.services
-    form = await _signed_form(request)
-    if form is None:
-        return Response("invalid signature", status_code=403)
+async def incoming_sms(services: ServicesDep, form: SignedForm) -> Response:
     sender, to, body = (
         form.get("From", "").strip(),
         form.get("To", "").strip(),

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 
+from voice_agent.api.deps import ServicesDep
 from voice_agent.services import Services
-from voice_agent.twilio.signatures import public_url, stream_url
+from voice_agent.twilio.signatures import SignedForm, stream_url
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/twilio")
@@ -29,24 +30,14 @@ def _twiml(response: VoiceResponse) -> Response:
     return Response(content=str(response), media_type="application/xml")
 
 
-async def _signed_form(request: Request) -> dict[str, str] | None:
-    services: Services = request.app.state.services
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    url = public_url(request.url, services.settings.public_base_url)
-    if services.signatures.valid(url, form, request.headers.get("x-twilio-signature")):
-        return form
-    log.warning("rejected %s: invalid X-Twilio-Signature for %s", request.url.path, url)
-    return None
-
-
-def _base(request: Request) -> str:
-    services: Services = request.app.state.services
+def _base(request: Request, services: Services) -> str:
     return (services.settings.public_base_url or str(request.base_url)).rstrip("/")
 
 
-async def _connect_stream(request: Request, call_sid: str, **parameters: str) -> VoiceResponse:
-    services: Services = request.app.state.services
-    base = _base(request)
+async def _connect_stream(
+    request: Request, services: Services, call_sid: str, **parameters: str
+) -> VoiceResponse:
+    base = _base(request, services)
     token = await services.live.issue_token(call_sid)
     reply = VoiceResponse()
     connect = reply.connect(action=f"{base}/twilio/stream-ended")
@@ -58,11 +49,7 @@ async def _connect_stream(request: Request, call_sid: str, **parameters: str) ->
 
 
 @router.post("/voice")
-async def incoming_call(request: Request) -> Response:
-    services: Services = request.app.state.services
-    form = await _signed_form(request)
-    if form is None:
-        return Response("invalid signature", status_code=403)
+async def incoming_call(request: Request, services: ServicesDep, form: SignedForm) -> Response:
     call_sid, to, caller = form.get("CallSid", ""), form.get("To", ""), form.get("From", "")
     if not call_sid:
         return Response("CallSid is required", status_code=400)
@@ -87,16 +74,12 @@ async def incoming_call(request: Request) -> Response:
         reply.say(UNKNOWN_LINE)
         reply.hangup()
         return _twiml(reply)
-    return _twiml(await _connect_stream(request, call_sid))
+    return _twiml(await _connect_stream(request, services, call_sid))
 
 
 @router.post("/stream-ended")
-async def stream_ended(request: Request) -> Response:
+async def stream_ended(request: Request, services: ServicesDep, form: SignedForm) -> Response:
     """After the agent's stream: <Dial> the dispatcher if the agent handed off, else hang up."""
-    services: Services = request.app.state.services
-    form = await _signed_form(request)
-    if form is None:
-        return Response("invalid signature", status_code=403)
     reply = VoiceResponse()
     call_sid = form.get("CallSid", "")
     try:
@@ -121,7 +104,7 @@ async def stream_ended(request: Request) -> Response:
     dial = reply.dial(
         caller_id=line,
         timeout=services.settings.dispatcher_ring_s,
-        action=f"{_base(request)}/twilio/dial-ended",
+        action=f"{_base(request, services)}/twilio/dial-ended",
         answer_on_bridge=True,
     )
     dial.number(phone)
@@ -129,12 +112,8 @@ async def stream_ended(request: Request) -> Response:
 
 
 @router.post("/dial-ended")
-async def dial_ended(request: Request) -> Response:
+async def dial_ended(request: Request, services: ServicesDep, form: SignedForm) -> Response:
     """The dispatcher call is over. Nobody answered: back to the agent to take a message."""
-    services: Services = request.app.state.services
-    form = await _signed_form(request)
-    if form is None:
-        return Response("invalid signature", status_code=403)
     call_sid, status = form.get("CallSid", ""), form.get("DialCallStatus", "")
     handoff = business = None
     try:
@@ -158,4 +137,4 @@ async def dial_ended(request: Request) -> Response:
         reply.hangup()
         return _twiml(reply)
     log.info("call %s: dispatcher did not answer (%s); taking a message", call_sid, status)
-    return _twiml(await _connect_stream(request, call_sid, mode="message"))
+    return _twiml(await _connect_stream(request, services, call_sid, mode="message"))
