@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from storage import db
 from storage.businesses import BusinessStore
 from storage.profiles import ProfileError, check_timezone
+from voice_agent.cli.database import database
 from voice_agent.settings import Settings
 
 
@@ -32,17 +32,15 @@ def add_parsers(subparsers: Any) -> None:
 
 
 def business(args: argparse.Namespace, settings: Settings) -> int:
-    engine = db.make_engine(settings.resolved_database_url())
-    db.upgrade(engine)
-    store = BusinessStore(engine)
-    try:
-        return _run(args, store)
-    except ProfileError as exc:
-        print(f"error: {args.file}: {exc}", file=sys.stderr)
-        return 1
-    except (LookupError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    with database(settings) as engine:
+        try:
+            return _run(args, BusinessStore(engine))
+        except ProfileError as exc:
+            print(f"error: {args.file}: {exc}", file=sys.stderr)
+            return 1
+        except (LookupError, ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
 
 
 def _run(args: argparse.Namespace, store: BusinessStore) -> int:

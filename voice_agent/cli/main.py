@@ -15,12 +15,12 @@ import pydantic
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from media.wav import AudioFileError, write_wav
-from storage import db
 from storage.calls import CallStore
 from voice_agent.cli import business as cli_business
 from voice_agent.cli import notifications as cli_notifications
 from voice_agent.cli import privacy as cli_privacy
 from voice_agent.cli import users as cli_users
+from voice_agent.cli.database import database
 from voice_agent.ops import log_redaction
 from voice_agent.settings import DATABASE_FILE, ConfigError, Settings, shown_database_url
 
@@ -220,21 +220,20 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     print(f"call {result.call_sid}: after the stream, Twilio was told: {result.after_stream_twiml}")
     if args.save_agent_audio:
         write_wav(args.save_agent_audio, result.agent_audio)
-    stored = _store(settings).call_json(result.call_sid)
+    with database(settings) as engine:
+        stored = CallStore(engine).call_json(result.call_sid)
     if stored:
         for line in stored["transcript"]:
             print(f"  {line['speaker']:>6}: {line['text']}")
     return 0 if result.greeted else 1
 
 
-def _store(settings: Settings) -> CallStore:
-    engine = db.make_engine(settings.resolved_database_url())
-    db.upgrade(engine)
-    return CallStore(engine)
-
-
 def _calls(args: argparse.Namespace, settings: Settings) -> int:
-    store = _store(settings)
+    with database(settings) as engine:
+        return _show_calls(args, CallStore(engine))
+
+
+def _show_calls(args: argparse.Namespace, store: CallStore) -> int:
     if args.calls_command == "list":
         rows = store.list_calls(args.limit)
         if args.json:
@@ -264,8 +263,8 @@ def _calls(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
-    db.upgrade(db.make_engine(settings.resolved_database_url()))
-    print("database is at the newest schema")
+    with database(settings):
+        print("database is at the newest schema")
     return 0
 
 

@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any
 
-from storage import db
 from storage.webhook_store import EVENTS, WebhookStore
+from voice_agent.cli.database import database
 from voice_agent.settings import Settings
 
 
@@ -37,9 +37,11 @@ def add_parsers(subparsers: Any) -> None:  # argparse's _SubParsersAction is pri
 
 
 def webhooks(args: argparse.Namespace, settings: Settings) -> int:
-    engine = db.make_engine(settings.resolved_database_url())
-    db.upgrade(engine)
-    store = WebhookStore(engine)
+    with database(settings) as engine:
+        return _run(args, WebhookStore(engine))
+
+
+def _run(args: argparse.Namespace, store: WebhookStore) -> int:
     if args.webhooks_command == "add":
         try:
             endpoint_id, secret = store.add_endpoint(args.business, args.url, args.events)

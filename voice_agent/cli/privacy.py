@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from storage import db
 from storage.privacy_deletion import caller_summary, delete_caller
 from storage.privacy_export import write_export
 from storage.recordings import KEY_FILE, RecordingStore
 from storage.retention import purge as purge_retention
 from voice_agent.app import recording_store
+from voice_agent.cli.database import database
 from voice_agent.settings import Settings
 
 ACTOR = "cli"
@@ -63,25 +63,17 @@ def add_parsers(subparsers: Any) -> None:
     purge.add_argument("--json", action="store_true")
 
 
-def _engine(settings: Settings) -> Engine:
-    engine = db.make_engine(settings.resolved_database_url())
-    db.upgrade(engine)
-    return engine
-
-
 def privacy(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
-    try:
-        _require_key(settings)
-        store = recording_store(settings, engine)
-        if args.privacy_command == "export":
-            return _export(args, engine, store)
-        return _delete(args, engine, store)
-    except (LookupError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
+    with database(settings) as engine:
+        try:
+            _require_key(settings)
+            store = recording_store(settings, engine)
+            if args.privacy_command == "export":
+                return _export(args, engine, store)
+            return _delete(args, engine, store)
+        except (LookupError, ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
 
 
 def _export(args: argparse.Namespace, engine: Engine, store: RecordingStore) -> int:
@@ -152,14 +144,12 @@ def _delete(args: argparse.Namespace, engine: Engine, store: RecordingStore) -> 
 
 
 def purge(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
-    try:
-        summary = purge_retention(engine, recording_store(settings, engine))
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
+    with database(settings) as engine:
+        try:
+            summary = purge_retention(engine, recording_store(settings, engine))
+        except (ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

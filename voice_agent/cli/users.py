@@ -8,9 +8,9 @@ import json
 import sys
 from typing import Any
 
-from storage import db
 from storage.audit import AuditLog
 from storage.users import ROLES, UserStore
+from voice_agent.cli.database import database
 from voice_agent.settings import Settings
 
 
@@ -30,15 +30,12 @@ def add_parsers(subparsers: Any) -> None:
 
 
 def users(args: argparse.Namespace, settings: Settings) -> int:
-    engine = db.make_engine(settings.resolved_database_url())
-    db.upgrade(engine)
-    try:
-        return _run(args, UserStore(engine), AuditLog(engine))
-    except (LookupError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
+    with database(settings) as engine:
+        try:
+            return _run(args, UserStore(engine), AuditLog(engine))
+        except (LookupError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
 
 
 def _run(args: argparse.Namespace, store: UserStore, audit: AuditLog) -> int:
