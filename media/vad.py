@@ -88,8 +88,8 @@ class Endpointer:
         self._last_voiced_end_ms = 0
         self._silence_run = 0
         self.voiced_ms = 0  # voiced audio in the current turn; barge-in reads this
-        # This turn's hangover: a session shortens it once a pause's transcript reads as
-        # a complete sentence, and lengthens it in the middle of a number or an address.
+        # This turn's hangover (use_hangover() changes it): back to the configured one
+        # whenever a turn starts or the caller's voice resumes.
         self.hangover_ms = self.config.hangover_ms
 
     @property
@@ -99,6 +99,12 @@ class Endpointer:
     @property
     def now_ms(self) -> int:
         return self._frames_seen * FRAME_MS
+
+    def use_hangover(self, ms: int) -> None:
+        """The silence that closes the current turn, from this pause on: a session shortens
+        it once a pause's transcript reads as a complete sentence, and lengthens it in the
+        middle of a number or an address. Voice again, or the next turn, resets it."""
+        self.hangover_ms = ms
 
     def push(self, frame: np.ndarray, voiced: bool) -> VadEvent | None:
         frame_start_ms = self.now_ms

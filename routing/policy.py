@@ -12,8 +12,6 @@ from storage.profiles import BusinessProfile
 
 
 class Policy(Protocol):
-    tools: ReceptionTools
-
     def greet(self) -> AsyncIterator[ReplyPart]: ...
 
     def respond(self, caller_text: str) -> AsyncIterator[ReplyPart]:
@@ -22,6 +20,13 @@ class Policy(Protocol):
 
     def on_silence(self, prompts_so_far: int) -> AsyncIterator[ReplyPart]:
         """The line has been quiet since the agent last spoke."""
+        ...
+
+    async def finish_call(self, caller_lines: list[str]) -> str:
+        """The call is over: its outcome ("booked", "handed_off", "message_taken",
+        "answered" or "abandoned"), settled from what the call produced and the caller's
+        lines. Never raises: should settling it fail, the outcome is told from what the
+        call produced so far."""
         ...
 
 

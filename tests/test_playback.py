@@ -33,3 +33,24 @@ def test_barge_in_keeps_only_sentences_whose_marks_came_back() -> None:
     seg = pb.segments()[0]
     assert seg.interrupted and seg.heard_text == "First sentence."
     assert seg.text == "First sentence. Second sentence."
+
+
+def test_what_a_barge_in_would_stop_is_the_latest_utterance_and_its_unheard_part() -> None:
+    pb = Playback()
+    assert pb.last_sentences() == [] and pb.last_segment() is None
+    greeting = pb.begin(start_ms=0)
+    pb.on_mark(pb.queued(greeting, "Hello.", 8000))
+    pb.finished(greeting)
+    answer = pb.begin(start_ms=3000)
+    heard = pb.queued(answer, "We fix pipes.", 8000)
+    pb.queued(answer, "How can I help?", 8000)
+    pb.on_mark(heard)
+    assert pb.last_sentences() == ["We fix pipes.", "How can I help?"]
+    cut = pb.cut_off()
+    assert cut.unheard == ["How can I help?"]
+    assert cut.agent_text == "We fix pipes. How can I help?"
+    pb.interrupt()
+    pb.finished(answer)
+    line = pb.last_segment()
+    assert line is not None and line.start_ms == 3000
+    assert line.interrupted and line.heard_text == "We fix pipes."

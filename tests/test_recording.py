@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import json
 import os
 import struct
 import subprocess
@@ -43,6 +42,7 @@ from tests.test_session import (
     Echo,
     Feeder,
     GatedTranscriber,
+    SentLog,
     answers_sent,
     echo_marks,
     settle,
@@ -314,22 +314,13 @@ class LongTone:
 async def test_the_session_records_what_was_sent_and_clears_it_on_barge_in() -> None:
     out = MemoryWriter()
     sent: list[dict] = []
-
-    async def send(message: str) -> None:
-        sent.append(json.loads(message))
-
-    async def hang_up() -> None:
-        pass
-
     stt = GatedTranscriber()
     stt.gate.set()
     session = CallSession(
         call_sid="CA1",
-        stream_sid="MZ1",
         policy=Echo(),
         engines=Engines(TranscriptionScheduler(stt), LongTone()),
-        send=send,
-        hang_up=hang_up,
+        port=SentLog(sent),
         recorder=StereoRecorder(out),
     )
     feeder = Feeder(session)
@@ -360,21 +351,11 @@ async def test_the_session_records_what_was_sent_and_clears_it_on_barge_in() -> 
 async def test_without_a_recorder_nothing_is_kept() -> None:
     stt = GatedTranscriber()
     stt.gate.set()
-    sent: list[dict] = []
-
-    async def send(message: str) -> None:
-        sent.append({"event": "x"})
-
-    async def hang_up() -> None:
-        pass
-
     session = CallSession(
         call_sid="CA2",
-        stream_sid="MZ2",
         policy=Echo(),
         engines=Engines(TranscriptionScheduler(stt), LongTone()),
-        send=send,
-        hang_up=hang_up,
+        port=SentLog([]),
     )
     assert session.recorder is None
     await session.start()

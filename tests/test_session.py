@@ -4,9 +4,7 @@ decisions, driven frame by frame without a network."""
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -19,6 +17,7 @@ from storage.calls import SegmentRecord
 from tests.conftest import AUDIO
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent.call.session import CallSession, Engines
+from voice_agent.call.state import CallState
 
 SILENCE = bytes([0xFF]) * 160
 
@@ -46,10 +45,7 @@ class Echo:
 
     def __init__(self) -> None:
         self.said: list[str] = []
-        facts = CallFacts()
-        self.tools = SimpleNamespace(
-            facts=facts, finish_call=lambda lines: facts.outcome(caller_spoke=bool(lines))
-        )
+        self.facts = CallFacts()
 
     async def greet(self):  # type: ignore[no-untyped-def]
         yield Speak("Hello.")
@@ -65,21 +61,36 @@ class Echo:
     async def on_silence(self, prompts: int):  # type: ignore[no-untyped-def]
         yield Speak("Still there?")
 
+    async def finish_call(self, caller_lines: list[str]) -> str:
+        return self.facts.outcome(caller_spoke=bool(caller_lines))
+
+
+class SentLog:
+    """The line, as the session's AudioPort: what was sent to it, in order, as events
+    ({"event": "play"}, {"event": "mark", "name": ...}, {"event": "clear"},
+    {"event": "hung_up"}) appended to `sent`. Marks are acknowledged by the test."""
+
+    def __init__(self, sent: list[dict]) -> None:
+        self.sent = sent
+
+    async def play(self, frames: list[bytes]) -> None:
+        self.sent.extend({"event": "play", "frame": frame} for frame in frames)
+
+    async def mark(self, name: str) -> None:
+        self.sent.append({"event": "mark", "name": name})
+
+    async def clear(self) -> None:
+        self.sent.append({"event": "clear"})
+
+    async def hang_up(self) -> None:
+        self.sent.append({"event": "hung_up"})
+
 
 def make_session(stt: Any, policy: Echo | None = None) -> tuple[CallSession, list[dict], Echo]:
     sent: list[dict] = []
-
-    async def send(message: str) -> None:
-        sent.append(json.loads(message))
-
-    async def hang_up() -> None:
-        sent.append({"event": "hung_up"})
-
     policy = policy or Echo()
     engines = Engines(TranscriptionScheduler(stt), Tone())
-    session = CallSession(
-        call_sid="CA1", stream_sid="MZ1", policy=policy, engines=engines, send=send, hang_up=hang_up
-    )
+    session = CallSession(call_sid="CA1", policy=policy, engines=engines, port=SentLog(sent))
     return session, sent, policy
 
 
@@ -90,7 +101,7 @@ class Feeder:
     async def feed(self, mulaw: bytes) -> None:
         for i in range(0, len(mulaw) - 159, 160):
             self.chunk += 1
-            self.session.on_media(self.chunk, mulaw[i : i + 160])
+            self.session.on_audio(self.chunk, mulaw[i : i + 160])
             await asyncio.sleep(0)
 
     async def silence(self, ms: int) -> None:
@@ -110,13 +121,13 @@ async def settle(sent: list, predicate, limit_s: float = 10) -> None:  # type: i
 
 
 def answers_sent(sent: list[dict]) -> int:
-    return sum(m["event"] == "mark" and m["mark"]["name"].endswith(".end") for m in sent)
+    return sum(m["event"] == "mark" and m["name"].endswith(".end") for m in sent)
 
 
 def echo_marks(session: CallSession, sent: list[dict]) -> None:
     for m in sent:
         if m["event"] == "mark":
-            session.on_mark(m["mark"]["name"])
+            session.on_mark(m["name"])
 
 
 async def test_caller_going_on_before_the_answer_merges_both_parts_into_one_turn() -> None:
@@ -140,6 +151,10 @@ async def test_caller_going_on_before_the_answer_merges_both_parts_into_one_turn
     callers = [s for s in record.segments if s.speaker == "caller"]
     assert len(callers) == 1 and callers[0].start_ms < 1000
     assert record.outcome == "answered" and record.turns[0].answered
+    path = " ".join(state.name for state in session.states.history)
+    assert path == "LISTENING THINKING LISTENING THINKING ANSWERING LISTENING ENDED", (
+        "the first answer was dropped when the caller went on"
+    )
 
 
 async def test_end_call_waits_until_the_goodbye_was_heard() -> None:
@@ -208,6 +223,7 @@ async def test_uh_huh_over_the_agent_lets_it_carry_on() -> None:
     session, _sent, policy = await cut_in("Uh-huh.", marks_back=1)
     record = await session.finish(0)
     assert policy.said == [], "a backchannel is not a question to answer"
+    assert CallState.RESUMING in session.states.history and not session.states.illegal
     greeting = record.segments[0]
     assert greeting.interrupted and greeting.heard_text == "Hello."
     assert [s.text for s in record.segments if s.speaker == "caller"] == ["Uh-huh."]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from media import g711
 from storage.calls import FinishedCall
-from tests.test_session import Echo, Tone
+from tests.test_session import Echo, SentLog, Tone
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent.call.session import CallSession, Engines, SessionConfig
 from voice_agent.twilio import protocol as wire
@@ -106,22 +106,12 @@ def test_any_message_sequence_ends_with_a_stored_call(events: list[tuple]) -> No
 
 
 async def _drive(events: list[tuple]) -> FinishedCall:
-    sent: list[str] = []
-
-    async def send(message: str) -> None:
-        sent.append(message)
-
-    async def hang_up() -> None:
-        sent.append("hung up")
-
     scheduler = TranscriptionScheduler(Words())
     session = CallSession(
         call_sid="CA-fuzz",
-        stream_sid="MZ-fuzz",
-        policy=Echo(),  # type: ignore[arg-type]
+        policy=Echo(),
         engines=Engines(scheduler, Tone()),
-        send=send,
-        hang_up=hang_up,
+        port=SentLog([]),
         config=SessionConfig(silence_prompt_ms=400),
     )
     loud = (np.sin(np.arange(160) / 2) * 12000).astype(np.int16)
@@ -133,15 +123,17 @@ async def _drive(events: list[tuple]) -> FinishedCall:
             if event[0] == "media":
                 _, number, size, speech = event
                 payload = (voice if speech else quiet) * (size // 160 + 1)
-                session.on_media(number, payload[:size])
+                session.on_audio(number, payload[:size])
             elif event[0] == "next":
                 for _ in range(event[1]):
                     chunk += 1
-                    session.on_media(chunk, voice if event[2] else quiet)
+                    session.on_audio(chunk, voice if event[2] else quiet)
             elif event[0] == "mark":
                 session.on_mark(event[1])
             else:
                 await asyncio.sleep(0.01)
-        return await session.finish(bad_messages=0)
+        record = await session.finish(bad_messages=0)
+        assert session.states.illegal == [], "a state change the call's states do not allow"
+        return record
     finally:
         scheduler.close()

@@ -1,7 +1,7 @@
 """What the agent said and what the caller actually heard.
 
-Twilio queues outbound audio and echoes a `mark` once everything queued before it has
-played. A mark goes after every sentence, so on barge-in the transcript keeps the
+The line (Twilio) queues outbound audio and echoes a `mark` once everything queued before it
+has played. A mark goes after every sentence, so on barge-in the transcript keeps the
 sentences whose marks came back and flags the rest as not heard."""
 
 from __future__ import annotations
@@ -38,6 +38,15 @@ class Utterance:
             interrupted=not_all_heard,
             heard_text=" ".join(heard) if not_all_heard else None,
         )
+
+
+@dataclass(frozen=True)
+class CutOff:
+    """What a barge-in stopped: the sentences not yet heard, and the whole answer (what an
+    echo of the agent's own voice would say)."""
+
+    unheard: list[str]
+    agent_text: str
 
 
 class Playback:
@@ -121,6 +130,18 @@ class Playback:
         for name in overdue:
             self.on_mark(name)
         return bool(overdue)
+
+    def cut_off(self) -> CutOff:
+        """What a barge-in now would stop (call it before interrupt())."""
+        return CutOff(self.unheard(), " ".join(self.last_sentences()))
+
+    def last_sentences(self) -> list[str]:
+        """The sentences of the agent's latest utterance sent so far, heard or not."""
+        return list(self.utterances[-1].sentences) if self.utterances else []
+
+    def last_segment(self) -> SegmentRecord | None:
+        """The agent's latest utterance as a transcript line (heard so far, or not)."""
+        return self.utterances[-1].segment() if self.utterances else None
 
     def _update_idle(self) -> None:
         if not self.speaking:

@@ -1,12 +1,12 @@
-"""Speech out: a policy's reply parts -> sentences -> piper -> mu-law 20 ms frames -> Twilio,
-with a mark after every sentence and one after the whole answer. When the call is recorded,
-each sentence goes to the recorder as it is sent, exactly as it went out on the wire."""
+"""Speech out: a policy's reply parts -> sentences -> piper -> mu-law 20 ms frames -> the
+line's AudioPort, with a mark after every sentence and one after the whole answer. When the
+call is recorded, each sentence goes to the recorder as it is sent, exactly as it went out."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -17,9 +17,7 @@ from media.recorder import StereoRecorder
 from media.tts import Synthesizer, split_sentences
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
 from voice_agent.call.playback import Playback, Utterance
-from voice_agent.twilio import protocol as wire
-
-Send = Callable[[str], Awaitable[None]]
+from voice_agent.call.ports import AudioPort
 
 
 @dataclass
@@ -28,7 +26,7 @@ class SpeechTiming:
 
     first_text: float | None = None
     first_audio: float | None = None  # the first sentence synthesized
-    first_frame: float | None = None  # its first frame handed to the socket
+    first_frame: float | None = None  # its first frame handed to the line
     synth_started: float | None = None
 
 
@@ -42,22 +40,23 @@ class Spoken:
 class Speaker:
     def __init__(
         self,
-        stream_sid: str,
         synthesizer: Synthesizer,
-        send: Send,
+        port: AudioPort,
         playback: Playback,
         recorder: StereoRecorder | None = None,
         executor: Executor | None = None,
     ) -> None:
-        self.stream_sid, self.synthesizer = stream_sid, synthesizer
+        self.synthesizer, self.port, self.playback = synthesizer, port, playback
         self._executor = executor
-        self._send_raw, self.playback = send, playback
         self.recorder = recorder
-        self.lock = asyncio.Lock()  # one writer on the socket at a time
+        # What goes out, in order: a sentence's frames, its copy on the recording and its
+        # mark go together; a clear or an answer's end mark waits for the sentence going out.
+        self._lock = asyncio.Lock()
 
-    async def send(self, message: str) -> None:
-        async with self.lock:
-            await self._send_raw(message)
+    async def clear(self) -> None:
+        """The line drops whatever it still has queued."""
+        async with self._lock:
+            await self.port.clear()
 
     async def say(
         self,
@@ -84,7 +83,9 @@ class Speaker:
             for sentence in split_sentences(pending):
                 await self._sentence(utt, sentence, timing, before_first_audio)
             if utt.sentences:
-                await self.send(wire.mark(self.stream_sid, self.playback.end_mark(utt)))
+                end = self.playback.end_mark(utt)
+                async with self._lock:
+                    await self.port.mark(end)
         except asyncio.CancelledError:
             utt.interrupted = True
             raise
@@ -109,15 +110,18 @@ class Speaker:
             if before_first_audio:
                 before_first_audio()
         frames = _frames(pcm)
-        async with self.lock:
-            if self.recorder is not None:  # Twilio plays it from now on, after what's queued
+        async with self._lock:
+            if self.recorder is not None:  # the line plays it from now on, after what's queued
                 self.recorder.agent_audio(g711.decode(b"".join(frames)))
-            for frame in frames:
-                await self._send_raw(wire.media(self.stream_sid, frame))
-                if timing.first_frame is None:
-                    timing.first_frame = time.perf_counter()
+            if timing.first_frame is None and frames:
+                # The answer's first frame on its own: its latency ends when that went out.
+                await self.port.play(frames[:1])
+                timing.first_frame = time.perf_counter()
+                frames = frames[1:]
+            if frames:
+                await self.port.play(frames)
             name = self.playback.queued(utt, sentence, len(pcm))
-            await self._send_raw(wire.mark(self.stream_sid, name))
+            await self.port.mark(name)
 
 
 def _sentences_and_rest(text: str) -> list[str]:

@@ -1,17 +1,16 @@
 """WS /twilio/media-stream: handshake checks, the receive loop, bad-input accounting, and
-finalizing the call however the socket ends."""
+finalizing the call however the socket ends. Twilio's messages stop here: the call core
+(voice_agent.call) is driven by plain calls, and speaks through a TwilioPort."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from datetime import UTC, datetime
 
 from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.websockets import WebSocketState
 
 from media.recorder import StereoRecorder
 from routing.local import LocalPolicy
@@ -24,6 +23,7 @@ from voice_agent.call.session import CallSession
 from voice_agent.services import Services
 from voice_agent.twilio import protocol as wire
 from voice_agent.twilio.signatures import public_url
+from voice_agent.twilio.stream_port import TwilioPort
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,6 @@ async def media_stream(ws: WebSocket) -> None:
     bad.label = info.call_sid
     await services.live.add_call(info.call_sid, {"business_id": business.id})
 
-    async def hang_up() -> None:
-        if ws.client_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                await ws.close(code=1000)
-
     def publish(event: str, data: dict) -> None:
         services.notifier.publish(business, event, data)
 
@@ -131,13 +126,12 @@ async def media_stream(ws: WebSocket) -> None:
     else:
         policy = services.policy_factory(business, tools)
     writer = await _recording_writer(services, business, info.call_sid)
+    port = TwilioPort(ws, info.stream_sid)
     session = CallSession(
         call_sid=info.call_sid,
-        stream_sid=info.stream_sid,
         policy=policy,
         engines=services.engines,
-        send=ws.send_text,
-        hang_up=hang_up,
+        port=port,
         config=services.session_config,
         recorder=StereoRecorder(writer, background=True) if writer is not None else None,
         on_line=on_line,
@@ -152,11 +146,13 @@ async def media_stream(ws: WebSocket) -> None:
     finally:
         # Shielded: a cancelled server task must still write the call record.
         try:
-            await asyncio.shield(_finalize(services, session, bad, business, writer))
+            await asyncio.shield(
+                _finalize(services, session, info.stream_sid, bad, business, writer)
+            )
         finally:
             services.sessions.pop(info.call_sid, None)
             await services.live.remove_call(info.call_sid)
-    await hang_up()
+    await port.hang_up()
 
 
 async def _recording_writer(
@@ -209,7 +205,7 @@ async def _receive(ws: WebSocket, session: CallSession, bad: BadInput) -> None:
             case wire.MediaFrame() as m:
                 if len(m.payload) != 160:
                     bad.add("payload_size", f"{len(m.payload)} bytes")  # kept all the same
-                session.on_media(m.chunk, m.payload)
+                session.on_audio(m.chunk, m.payload)
             case wire.Mark(mark=m):
                 session.on_mark(m.name)
             case wire.Dtmf(dtmf=d):
@@ -230,12 +226,13 @@ async def _receive_frame(ws: WebSocket) -> str | bytes:
 async def _finalize(
     services: Services,
     session: CallSession,
+    stream_sid: str,
     bad: BadInput,
     business: BusinessProfile,
     writer: EncryptedWriter | None = None,
 ) -> None:
     try:
-        record = await session.finish(bad.total)  # seals the recording
+        record = await session.finish(bad.total, stream_sid)  # seals the recording
     finally:
         if writer is not None:  # before the call is final: its record is then complete
             await _keep_recording(services, session, writer)

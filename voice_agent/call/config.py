@@ -1,0 +1,44 @@
+"""What a call session is built with: its tuning, and the engines every call shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from media.tts import Synthesizer
+from media.vad import EndpointerConfig
+from storage.calls import SegmentRecord
+from transcripts.scheduler import TranscriptionScheduler
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    vad_aggressiveness: int = 2
+    endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
+    barge_in_ms: int = 200  # voiced audio over the agent before we stop talking
+    silence_prompt_ms: int = 8000  # a quiet line this long after the agent spoke: prompt
+    # The pause's words read as a finished sentence. Above the 250-350 ms people (and the
+    # fixture voice) pause between clauses: at 250 ms the agent cut callers off mid-answer.
+    short_hangover_ms: int = 350
+    long_hangover_ms: int = 900  # ...or as half an address or phone number
+    # No frames at all (a stalled or half-dead stream) counts as a quiet line by the clock.
+    watchdog_s: float = 0.25
+
+
+@dataclass
+class Engines:
+    """Built once per process and shared by every call."""
+
+    transcriber: TranscriptionScheduler
+    synthesizer: Synthesizer
+    # Speech synthesis has its own threads: in asyncio's shared pool it queued behind
+    # database calls that a partitioned database held for seconds.
+    synth_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="tts")
+    )
+
+
+# Each transcript line as it is said: the live feed, and the store that keeps lines as they
+# happen so that a crash loses none of them.
+LineListener = Callable[[SegmentRecord], None]

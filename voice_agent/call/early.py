@@ -1,0 +1,62 @@
+"""The caller paused: transcribe now, while the hangover runs. If the words read as a finished
+sentence the hangover shrinks; mid-number or mid-address it grows. If the pause was the end
+of the turn, the turn's transcript is (nearly) ready when the endpointer says so."""
+
+from __future__ import annotations
+
+import asyncio
+
+from media.vad import SpeechPaused
+from transcripts.completeness import hangover_for
+from transcripts.scheduler import TranscriptionScheduler
+from voice_agent.call.config import SessionConfig
+from voice_agent.call.inbound import CallerAudio
+
+Transcript = asyncio.Future[tuple[str, float]]
+
+
+class EarlyTranscript:
+    def __init__(
+        self, transcriber: TranscriptionScheduler, caller: CallerAudio, config: SessionConfig
+    ) -> None:
+        self._transcriber, self._caller, self._config = transcriber, caller, config
+        # (end of the paused speech in media ms, its transcription started during the pause)
+        self._current: tuple[int, Transcript] | None = None
+
+    def start(self, pause: SpeechPaused) -> None:
+        task = asyncio.ensure_future(self._transcriber.transcribe(pause.audio, final=False))
+        self._current = (pause.end_ms, task)
+        task.add_done_callback(lambda t: self._adapt_hangover(pause.end_ms, t))
+
+    def drop(self) -> None:
+        """The caller went on (or the call ends): that transcript is stale."""
+        if self._current is not None:
+            self._current[1].cancel()
+            self._current = None
+
+    def take(self, end_ms: int, usable: bool = True) -> Transcript | None:
+        """The turn ended at `end_ms`: the transcription of the same audio, if that is what
+        was started (and `usable`); any other is dropped."""
+        current, self._current = self._current, None
+        if current is None:
+            return None
+        if usable and current[0] == end_ms:
+            return current[1]
+        current[1].cancel()
+        return None
+
+    def _adapt_hangover(self, end_ms: int, task: Transcript) -> None:
+        current = self._current
+        if task.cancelled() or task.exception() is not None or current is None:
+            return
+        if current[0] != end_ms or not self._caller.in_speech:
+            return
+        kind = hangover_for(task.result()[0])
+        config = self._config
+        self._caller.use_hangover(
+            {
+                "short": config.short_hangover_ms,
+                "usual": config.endpointer.hangover_ms,
+                "long": config.long_hangover_ms,
+            }[kind]
+        )

@@ -1,0 +1,90 @@
+"""Caller audio in: numbered mu-law chunks -> jitter buffer -> 20 ms frames -> mu-law decode
+-> VAD -> endpointer -> turn events, one frame at a time. When the call is recorded, every
+frame goes to the recorder's caller side as it is taken in.
+
+The per-frame cost here is a table lookup and one webrtcvad call; the endpointer counts
+media time (frames), so replayed audio behaves as live audio does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from media import g711
+from media.jitter import JitterBuffer
+from media.recorder import StereoRecorder
+from media.vad import Endpointer, EndpointerConfig, SpeechEnded, VadEvent, VoiceDetector
+
+
+class CallerAudio:
+    def __init__(
+        self,
+        vad_aggressiveness: int,
+        endpointer: EndpointerConfig,
+        recorder: StereoRecorder | None = None,
+    ) -> None:
+        self._jitter = JitterBuffer()
+        self._pending = bytearray()  # in order, not yet a whole frame (or not yet taken)
+        self._vad = VoiceDetector(vad_aggressiveness)
+        self._endpointer = Endpointer(endpointer)
+        self._recorder = recorder
+        self.last_voiced_wall = 0.0  # perf_counter() of the last voiced frame of a turn
+
+    def frames(self, chunk: int, payload: bytes) -> Iterator[VadEvent | None]:
+        """One chunk in; for each whole frame it completes, in order, that frame's turn
+        event (or None). Lazy: each frame is taken in as the caller asks for the next, so
+        whatever the caller does with one frame's event happens before the next frame."""
+        for ready in self._jitter.push(chunk, payload):
+            self._pending += ready
+        while len(self._pending) >= g711.FRAME_BYTES:
+            frame = g711.decode(bytes(self._pending[: g711.FRAME_BYTES]))
+            del self._pending[: g711.FRAME_BYTES]
+            yield self._take(frame)
+
+    def _take(self, frame: np.ndarray) -> VadEvent | None:
+        if self._recorder is not None:
+            self._recorder.caller_frame(frame)
+        voiced = self._vad.is_speech(frame)
+        event = self._endpointer.push(frame, voiced)
+        if voiced and self._endpointer.in_speech:
+            self.last_voiced_wall = time.perf_counter()
+        return event
+
+    @property
+    def in_speech(self) -> bool:
+        return self._endpointer.in_speech
+
+    @property
+    def voiced_ms(self) -> int:
+        """Voiced audio in the caller's current turn."""
+        return self._endpointer.voiced_ms
+
+    @property
+    def now_ms(self) -> int:
+        """Caller audio taken in so far, in media time."""
+        return self._endpointer.now_ms
+
+    def use_hangover(self, ms: int) -> None:
+        """The silence that ends the caller's current turn, for this pause."""
+        self._endpointer.use_hangover(ms)
+
+    def held_back(self) -> bytes:
+        """The stream ended: the chunks the jitter buffer still held, in order, as whole
+        frames of mu-law. Not run through VAD: only the recording takes them."""
+        for ready in self._jitter.flush():
+            self._pending += ready
+        return bytes(self._pending[: len(self._pending) // g711.FRAME_BYTES * g711.FRAME_BYTES])
+
+    def last_turn(self) -> SpeechEnded | None:
+        """The stream ended mid-turn (the caller hung up talking): that turn, closed now."""
+        return self._endpointer.flush()
+
+
+def joined(first: SpeechEnded | None, then: SpeechEnded | None) -> SpeechEnded | None:
+    """One turn from two pieces the caller meant as one (a pause we took for an end)."""
+    if first is None or then is None:
+        return then or first
+    return SpeechEnded(first.start_ms, then.end_ms, np.concatenate([first.audio, then.audio]))
