@@ -8,12 +8,7 @@ from __future__ import annotations
 import re
 
 from storage.profiles import BusinessProfile
-
-_WORD = re.compile(r"[a-z0-9']+")
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+from transcripts.words import words
 
 
 def has_any(text: str, phrases: tuple[str, ...] | list[str]) -> str | None:
