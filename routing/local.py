@@ -12,8 +12,9 @@ from typing import Any
 
 from routing import calendar, intents
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
+from routing.capabilities import has_hours
 from routing.spoken import normalize_address
-from routing.tools import SMS_CONSENT_WORDING, ReceptionTools, has_hours
+from routing.tools import SMS_CONSENT_WORDING, ReceptionTools
 from storage.profiles import BusinessProfile
 
 log = logging.getLogger(__name__)
