@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import re
 
+from routing.spoken import numbers_to_digits, spoken_digits
 from storage.profiles import BusinessProfile
-
-_WORD = re.compile(r"[a-z0-9']+")
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+from transcripts.words import words
 
 
 def has_any(text: str, phrases: tuple[str, ...] | list[str]) -> str | None:
@@ -203,8 +199,6 @@ def extract_name(text: str) -> str | None:
 
 def extract_phone(text: str) -> str | None:
     """A spoken or written US phone number -> E.164."""
-    from routing.spoken import spoken_digits
-
     digits = "".join(c for c in spoken_digits(text) if c.isdigit())
     if len(digits) == 11 and digits.startswith("1"):
         return f"+{digits}"
@@ -246,16 +240,12 @@ def introduced_name(text: str) -> str | None:
 
 def find_address(text: str) -> str | None:
     """A street address inside a longer sentence ("...I'm at 422 Oak Street, thanks")."""
-    from routing.spoken import numbers_to_digits
-
     m = _STREET.search(numbers_to_digits(text))
     return m.group(1).rstrip(".") if m else None
 
 
 def without_address(text: str) -> str:
     """The sentence minus its street address, so "422" is not read as a time."""
-    from routing.spoken import numbers_to_digits
-
     return _STREET.sub(" ", numbers_to_digits(text))
 
 

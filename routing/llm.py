@@ -18,10 +18,11 @@ import openai
 from openai.types.chat import ChatCompletionChunk
 
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
+from routing.backend import UNAVAILABLE
 from routing.llm_prompt import goodbye_line, greeting, system_prompt, transfer_line
 from routing.llm_tools import Rejection, parse_arguments, sanitized_arguments, tool_schemas
 from routing.policy import Policy
-from routing.tools import UNAVAILABLE, ReceptionTools
+from routing.tools import ReceptionTools
 from storage.profiles import BusinessProfile
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from routing.tools import SMS_CONSENT_WORDING, ReceptionTools, can_book, can_transfer, has_hours
+from routing.capabilities import can_book, can_transfer, has_hours
+from routing.tools import SMS_CONSENT_WORDING, ReceptionTools
 from storage.profiles import BusinessProfile
 
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

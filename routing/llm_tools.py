@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from routing.tools import can_book, can_transfer
+from routing.capabilities import can_book, can_transfer
 from storage.profiles import BusinessProfile
 
 WHEN = (

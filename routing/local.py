@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from routing import calendar, intents
+from routing import intents
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
+from routing.profile_answers import answer_question
 from routing.spoken import normalize_address
-from routing.tools import SMS_CONSENT_WORDING, ReceptionTools, has_hours
+from routing.tools import SMS_CONSENT_WORDING, ReceptionTools
 from storage.profiles import BusinessProfile
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class LocalPolicy:
         return await self._new_request(text)
 
     async def _new_request(self, text: str) -> list[ReplyPart]:
-        answer = self._question(text)
+        answer = answer_question(self.profile, self.tools.now(), text)
         if answer:
             self.tools.facts.questions_answered += 1
             self.awaiting = "anything_else"
@@ -294,39 +295,6 @@ class LocalPolicy:
             line = "That sounds urgent. " + line
         self.awaiting = None
         return [Speak(f"{safety}{line}"), Transfer()]
-
-    def _question(self, text: str) -> str | None:
-        p, now = self.profile, self.tools.now()
-        if intents.has_any(text, intents.HOURS) and not intents.has_any(text, intents.BOOKING):
-            if not has_hours(p):
-                return f"I don't have our opening hours. {self._call_back()}"
-            hours = p.hours_for(now.weekday())
-            if hours is None:
-                return "We're closed today."
-            return (
-                f"Today we're open from {calendar.clock(hours[0])} to {calendar.clock(hours[1])}."
-            )
-        if intents.has_any(text, intents.AREA):
-            asked = [a for a in p.service_area if a.lower() in text.lower()]
-            places = ", ".join(a for a in p.service_area if not a.isdigit())
-            if asked:
-                return f"Yes, we serve {asked[0]}."
-            if not p.service_area:
-                return f"I don't have our service area. {self._call_back()}"
-            if not places:
-                return "We serve these ZIP codes: " + ", ".join(p.service_area) + "."
-            return f"We serve {places}, and nearby ZIP codes."
-        if intents.has_any(text, intents.SERVICES):
-            names = [s.name for s in p.services]
-            if not names:
-                return f"I don't have our list of services. {self._call_back()}"
-            if len(names) == 1:
-                return f"We do {names[0]}."
-            return f"We do {', '.join(names[:-1])} and {names[-1]}."
-        return None
-
-    def _call_back(self) -> str:
-        return f"I can have someone from {self.profile.name} call you back."
 
     def _menu(self) -> str:
         """What the line can do for this business: only what its profile allows."""

@@ -7,11 +7,14 @@ and day parts ("tomorrow morning at nine")."""
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import dateparser
 from dateparser.search import search_dates
+
+from transcripts.words import words
 
 _UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine".split())}
 _UNITS["oh"] = 0
@@ -69,9 +72,14 @@ _FILLER = {
 }
 
 
-def _tokens(text: str) -> list[str]:
-    cleaned = "".join(c if c.isalnum() or c in "':" else " " for c in text.lower())
-    return cleaned.replace("-", " ").split()
+# Whisper writes clock times with a colon ("11:30", "2:30pm"), and a colon splits words.
+_CLOCK_TIME = re.compile(r"\b(\d{1,2}):(\d{2})")
+
+
+def _clock_as_number(text: str) -> str:
+    """A clock time as one word that _find_time reads as hour and minutes: "11:30" ->
+    "1130 ", "2:30pm" -> "230 pm"."""
+    return _CLOCK_TIME.sub(r"\1\2 ", text)
 
 
 def _spoken_groups(words: list[str]) -> list[str]:
@@ -165,20 +173,19 @@ class When:
 
 def parse_when(text: str, now: datetime) -> When:
     """'Thursday afternoon around two' -> the coming Thursday, 14:00 (in now's time zone)."""
-    words = _tokens(text)
-    date_words, words = _split_dates(words)
-    ampm = next((_DAYPARTS[w] for w in words if w in _DAYPARTS), None)
-    if "noon" in words or "midday" in words:
+    date_words, said = _split_dates(words(_clock_as_number(text)))
+    ampm = next((_DAYPARTS[w] for w in said if w in _DAYPARTS), None)
+    if "noon" in said or "midday" in said:
         hour, minute, ampm = 12, 0, "pm"
     else:
-        hour, minute, ampm = _find_time(words, ampm)
+        hour, minute, ampm = _find_time(said, ampm)
     day_words = date_words + [
         w
-        for w in words
+        for w in said
         if w not in _FILLER
         and w not in _DAYPARTS
         and w not in _NUMBER_WORDS
-        and not w.replace(":", "").isdigit()
+        and not w.isdigit()
         and w not in ("am", "pm", "noon", "midday")
         and w not in ("a", "p", "m")
     ]
@@ -289,10 +296,7 @@ def _find_time(words: list[str], ampm: str | None) -> tuple[int | None, int, str
     for i, w in enumerate(words):
         hour: int | None = None
         minute = 0
-        if ":" in w and w.replace(":", "").isdigit():
-            h, _, m = w.partition(":")
-            hour, minute = int(h), int(m or 0)
-        elif (w.isdigit() and 1 <= int(w) <= 12) or (w.isdigit() and len(w) in (3, 4)):
+        if (w.isdigit() and 1 <= int(w) <= 12) or (w.isdigit() and len(w) in (3, 4)):
             n = int(w)
             hour, minute = (n // 100, n % 100) if n > 24 else (n, 0)
         elif w.endswith(("am", "pm")) and w[:-2].isdigit():
@@ -339,7 +343,8 @@ def _parse_day(phrase: str, now: datetime) -> date | None:
 def spoken_digits(text: str) -> str:
     """Digits said one by one or in groups: 'five five five, oh one two three' -> '5550123'."""
     out = []
-    for tok in _tokens(text):
+    # A clock time ("call after 2:30") is no part of a number said digit by digit.
+    for tok in words(_CLOCK_TIME.sub(" ", text)):
         if tok in _NUMBER_WORDS:
             out.extend(_spoken_groups([tok]))
         elif tok.isdigit():

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from routing import calendar, intents
+from routing import calendar
+from routing.backend import ReceptionBackend, StorageDown, unavailable
+from routing.call_facts import CallFacts, left_message, substantive
+from routing.capabilities import can_book, can_transfer
 from routing.spoken import normalize_address, parse_when
-from storage.profiles import BusinessProfile, Dispatcher
+from storage.profiles import BusinessProfile
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -19,101 +21,6 @@ T = TypeVar("T")
 Events = Callable[[str, dict[str, Any]], None]
 
 SMS_CONSENT_WORDING = "May we text you a confirmation of this visit at this number?"
-UNAVAILABLE = "Our booking system can't be reached right now."
-# Words that alone say nothing a call back could act on.
-_SMALL_TALK = frozenset(
-    "hello hi hey hiya yes yeah yep no nope ok okay sure um uh er hm hmm mm ah oh bye goodbye "
-    "good morning afternoon evening thanks thank you very much is anyone there anybody still "
-    "can hear me are on the line sorry what wait hang on a second sec that's that all it "
-    "nothing else fine great alright right".split()
-)
-
-
-class StorageDown(Exception):
-    """The backend refused a write or a read: the call goes on without it."""
-
-
-def has_hours(profile: BusinessProfile) -> bool:
-    """The business lists opening hours for at least one day of the week."""
-    return any(profile.hours_for(day) for day in range(7))
-
-
-def can_book(profile: BusinessProfile) -> bool:
-    """Visits can be booked: the business lists services and opening hours."""
-    return bool(profile.services) and has_hours(profile)
-
-
-def can_transfer(profile: BusinessProfile) -> bool:
-    """Someone is on call to take a transferred call."""
-    dispatcher = profile.on_call
-    return dispatcher is not None and bool(dispatcher.phone)
-
-
-def substantive(line: str) -> bool:
-    """A caller line that says something beyond hello, yes, thanks and goodbye."""
-    return any(w not in _SMALL_TALK for w in intents.words(line))
-
-
-class ReceptionBackend(Protocol):
-    """Where bookings, messages, handoffs and consent are kept (storage implements it)."""
-
-    def count_booked(self, business_id: int, start: datetime, end: datetime) -> int: ...
-
-    def book(
-        self,
-        business_id: int,
-        call_sid: str,
-        capacity: int,
-        slot: tuple[datetime, datetime],
-        fields: dict[str, Any],
-    ) -> int | None:
-        """Insert unless the slot is full (checked in the same transaction); None if full."""
-        ...
-
-    def take_message(self, business_id: int, call_sid: str, fields: dict[str, Any]) -> int: ...
-
-    def hand_off(
-        self,
-        business_id: int,
-        call_sid: str,
-        dispatcher: Dispatcher | None,
-        reason: str,
-        summary: str,
-    ) -> int: ...
-
-    def record_consent(
-        self, business_id: int, phone: str, opt_in: bool, wording: str, call_sid: str
-    ) -> None: ...
-
-
-@dataclass
-class CallFacts:
-    """What this call produced, in the order of what matters most for its outcome."""
-
-    booking: dict[str, Any] | None = None
-    handoff: dict[str, Any] | None = None
-    message: dict[str, Any] | None = None
-    questions_answered: int = 0
-    sms_consent: bool | None = None
-    ended: bool = False
-    notes: list[str] = field(default_factory=list)
-    # What the caller told us so far (problem, name, address, callback, best_time), kept by
-    # the policies as the dialogue gathers it: a call that ends early still leaves a message.
-    heard: dict[str, str] = field(default_factory=dict)
-    # Writes the backend refused, as (kind, arguments), retried by save_unsaved(); kind is
-    # "message", "handoff" or "consent".
-    unsaved: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    def outcome(self, caller_spoke: bool) -> str:
-        if self.booking:
-            return "booked"
-        if self.handoff:
-            return "handed_off"
-        if self.message:
-            return "message_taken"
-        if self.questions_answered or caller_spoke:
-            return "answered"
-        return "abandoned"
 
 
 class ReceptionTools:
@@ -189,7 +96,7 @@ class ReceptionTools:
                 }
             alternatives = calendar.free_slots(self.profile, at, now, self._booked)
         except StorageDown:
-            return {"available": False, **_unavailable("take_message"), "alternatives": []}
+            return {"available": False, **unavailable("take_message"), "alternatives": []}
         return {
             "available": False,
             "reason": reason or "That time is fully booked.",
@@ -236,7 +143,7 @@ class ReceptionTools:
                 fields,
             )
         except StorageDown:  # a visit nobody can see is no visit: the caller gets a message
-            return {"booked": False, **_unavailable("take_message")}
+            return {"booked": False, **unavailable("take_message")}
         if booking_id is None:  # another call took the last place meanwhile
             return {"booked": False, **self.check_availability(when)}
         booking = {"id": booking_id, **fields, "scheduled_for": at.isoformat()}
@@ -256,7 +163,7 @@ class ReceptionTools:
         recorded, _ = self._keep("consent", {"opt_in": agreed})
         self.facts.sms_consent = agreed
         if not recorded:  # no proof of consent, no text (retried when the call ends)
-            return {"recorded": False, "sms_consent": agreed, **_unavailable("no_text")}
+            return {"recorded": False, "sms_consent": agreed, **unavailable("no_text")}
         if agreed and self.facts.booking:
             self.events(
                 "booking.confirmation_requested",
@@ -326,7 +233,7 @@ class ReceptionTools:
         self.facts.message = {"id": message_id, **fields}
         self.events("message.created", {"call_sid": self.call_sid, "message": self.facts.message})
         if message_id is None:
-            return {"taken": True, "saved": False, **_unavailable("message_noted")}
+            return {"taken": True, "saved": False, **unavailable("message_noted")}
         return {"taken": True, "message_id": message_id}
 
     def end_call(self) -> dict[str, Any]:
@@ -373,7 +280,7 @@ class ReceptionTools:
                 reason=gathered or said[0],
                 callback_number=facts.heard.get("callback"),
                 best_time=facts.heard.get("best_time"),
-                text=_left_message(facts.heard, said),
+                text=left_message(facts.heard, said),
             )
         if facts.unsaved and not self.save_unsaved():
             log.error(
@@ -451,33 +358,3 @@ class ReceptionTools:
     def _free(self, slot: datetime) -> bool:
         end = slot + timedelta(minutes=self.profile.slot_minutes)
         return self._booked(calendar.utc(slot), calendar.utc(end)) < self.profile.visits_per_slot
-
-
-_NEXT_STEPS = {
-    "take_message": "Tell the caller, then take a message with take_message so someone calls back.",
-    "no_text": "Tell the caller we won't text them for now.",
-    "message_noted": "The message is noted with this call and will be passed on.",
-}
-
-
-def _unavailable(next_step: str) -> dict[str, Any]:
-    return {
-        "unavailable": True,
-        "reason": UNAVAILABLE,
-        "next_step": next_step,
-        "instructions": _NEXT_STEPS[next_step],
-    }
-
-
-def _left_message(heard: dict[str, str], said: list[str]) -> str:
-    """The message a call that ended early leaves: what was gathered, then the caller's words."""
-    known = [
-        f"{label}: {heard[key]}"
-        for key, label in (("name", "Name"), ("address", "Address"), ("best_time", "Best time"))
-        if heard.get(key)
-    ]
-    words = " / ".join(said)
-    parts = ["The call ended before anything was arranged.", *(f"{k}." for k in known)]
-    if words:
-        parts.append(f"Caller said: {words}")
-    return " ".join(parts)

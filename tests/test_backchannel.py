@@ -5,7 +5,17 @@ from transcripts.backchannel import is_backchannel, is_echo
 
 @pytest.mark.parametrize(
     "text",
-    ["Uh-huh.", "Okay.", "Mm-hmm.", "Yeah.", "Okay, got it.", "Oh.", "Mm-on.", "Right, right."],
+    [
+        "Uh-huh.",
+        "Okay.",
+        "Mm-hmm.",
+        "Yeah.",
+        "Okay, got it.",
+        "Oh.",
+        "Mm-on.",
+        "Right, right.",
+        "Uh-huh, got it.",  # a hyphenated noise is one word of the three
+    ],
 )
 def test_listening_noises(text: str) -> None:
     assert is_backchannel(text)

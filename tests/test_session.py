@@ -12,7 +12,7 @@ import numpy as np
 from media import g711
 from media.wav import read_wav_phone
 from routing.acts import EndCall, Speak
-from routing.tools import CallFacts
+from routing.call_facts import CallFacts
 from storage.calls import SegmentRecord
 from tests.conftest import AUDIO
 from transcripts.scheduler import TranscriptionScheduler

@@ -24,6 +24,7 @@ SUNDAY_8AM = datetime(2026, 11, 29, 8, 0, tzinfo=ZoneInfo("America/New_York"))
         ("on the fifth at 10", date(2026, 12, 5), time(10, 0)),
         ("Friday the 4th at 1", date(2026, 12, 4), time(13, 0)),
         ("Wednesday around 11:30", date(2026, 12, 2), time(11, 30)),
+        ("Thursday at 2:30pm", date(2026, 12, 3), time(14, 30)),
         ("today at 5", date(2026, 11, 29), time(17, 0)),
         ("Thursday", date(2026, 12, 3), None),
     ],

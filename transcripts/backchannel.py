@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 
+from transcripts.words import words
+
 _BACKCHANNEL_WORDS = {
     "uh",
     "huh",
     "uhhuh",
-    "uh-huh",
     "mm",
     "mhm",
-    "mm-hmm",
+    "mmhmm",
     "hmm",
     "hm",
     "okay",
@@ -35,25 +36,28 @@ _BACKCHANNEL_WORDS = {
 }
 
 
-# How Whisper writes listening noises: "Oh." for "uh-huh", "Mm-on." for "mm-hmm".
-_NOISE = re.compile(r"^(u+h*|a+h+|o+h+|h*m+|m+-?[a-z]{0,4}|u+h+-?h?u+h+)$")
+# How Whisper writes listening noises: "Oh." for "uh-huh", "Mm-on." for "mm-hmm" (both
+# read with the hyphen dropped, see _one_noise).
+_NOISE = re.compile(r"^(u+h*|a+h+|o+h+|h*m+|m+[a-z]{0,4}|u+h+h?u+h+)$")
+# A hyphen inside a word: "uh-huh", "mm-hmm", but not the dash in "okay - right".
+_INNER_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
 
 
-def _words(text: str) -> list[str]:
-    return re.sub(r"[^a-z' -]", " ", text.lower()).replace(" - ", " ").split()
+def _one_noise(text: str) -> str:
+    """A hyphenated noise is one noise ("uh-huh" -> "uhhuh"): the word count that tells
+    listening from talking must not count it twice."""
+    return _INNER_HYPHEN.sub("", text)
 
 
 def is_backchannel(text: str) -> bool:
     """At most three words, all of them listening noises: "Uh-huh.", "Okay, got it."."""
-    words = _words(text)
-    return 0 < len(words) <= 3 and all(
-        w.strip("-") in _BACKCHANNEL_WORDS or _NOISE.match(w) for w in words
-    )
+    heard = words(_one_noise(text))
+    return 0 < len(heard) <= 3 and all(w in _BACKCHANNEL_WORDS or _NOISE.match(w) for w in heard)
 
 
 def is_echo(text: str, agent_text: str) -> bool:
     """Most of what was heard is a run of the agent's own words, in order."""
-    heard, said = _words(text), _words(agent_text)
+    heard, said = words(text), words(agent_text)
     if len(heard) < 3 or not said:
         return False
     # Longest common run of words (echo is the agent's speech, so it comes in order).

@@ -11,6 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
+from transcripts.words import words
+
 SAMPLE_RATE = 16_000
 FULL_WINDOW_S = 30.0
 
@@ -151,24 +153,20 @@ def _looks_looped(text: str) -> bool:
     raw = text.encode()
     if len(raw) > 40 and len(raw) / len(zlib.compress(raw)) > 2.4:
         return True
-    sentences = [_words(s) for s in re.split(r"[.?!]", text)]
+    sentences = [words(s) for s in re.split(r"[.?!]", text)]
     sentences = [s for s in sentences if s]
     # Two words at least: "Yes. Yes." is how people talk.
     if any(len(b) >= 2 and a[: len(b)] == b for a, b in itertools.pairwise(sentences)):
         return True
-    return _repeats_back_to_back(_words(text))
+    return _repeats_back_to_back(words(text))
 
 
-def _repeats_back_to_back(words: list[str], times: int = 3) -> bool:
+def _repeats_back_to_back(said: list[str], times: int = 3) -> bool:
     """A run of two or more words said `times` times in a row, without punctuation:
     "7 of clubs 7 of clubs 7 of clubs 7 of"."""
-    for size in range(2, len(words) // times + 1):
-        for start in range(len(words) - size * times + 1):
-            unit = words[start : start + size]
-            if all(words[start + k * size : start + (k + 1) * size] == unit for k in range(times)):
+    for size in range(2, len(said) // times + 1):
+        for start in range(len(said) - size * times + 1):
+            unit = said[start : start + size]
+            if all(said[start + k * size : start + (k + 1) * size] == unit for k in range(times)):
                 return True
     return False
-
-
-def _words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]", " ", text.lower()).split()
