@@ -29,13 +29,13 @@ from storage.profiles import BusinessProfile
 from storage.reception import ReceptionStore
 from storage.recordings import KEY_FILE, RecordingStore, load_key
 from storage.sms_log import SmsLog
+from storage.tenant_queries import TenantQueries
 from storage.users import UserStore
 from storage.webhook_store import WebhookStore
 from transcripts.engine import WhisperTranscriber
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent.api import events as events_api
 from voice_agent.api import router as api
-from voice_agent.api.queries import TenantQueries
 from voice_agent.call.line_writer import LineWriter
 from voice_agent.call.session import Engines, SessionConfig
 from voice_agent.console import handoffs as console_api
@@ -47,9 +47,10 @@ from voice_agent.ops import log_redaction, metrics
 from voice_agent.ops.metrics import Metrics
 from voice_agent.services import Services
 from voice_agent.settings import Settings
-from voice_agent.twilio import signatures
+from voice_agent.twilio import signatures, signed_form
 from voice_agent.twilio import sms_webhook as twilio_sms
 from voice_agent.twilio import voice_webhooks as twilio_webhooks
+from voice_agent.twilio.line_state import TwilioState
 from voice_agent.twilio.media_stream import media_stream
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,6 @@ def build_services(settings: Settings) -> Services:
         live=live,
         journal=Journal(settings.data_dir / "journal"),
         metrics=Metrics(),
-        signatures=signatures.SignatureChecker(settings.auth_token()),
         policy_factory=policy_factory(settings),
         session_config=SessionConfig(
             vad_aggressiveness=settings.vad_aggressiveness,
@@ -221,7 +221,8 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
 
     app = FastAPI(title="Voice agent", lifespan=lifespan)
     app.state.services = services
-    app.add_exception_handler(signatures.InvalidSignature, signatures.refuse)
+    app.state.twilio = TwilioState(signatures.SignatureChecker(settings.auth_token()))
+    app.add_exception_handler(signed_form.InvalidSignature, signed_form.refuse)
     app.include_router(twilio_webhooks.router)
     app.include_router(twilio_sms.router)
     app.include_router(api.router)

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Annotated
 
+from fastapi import Depends
 from sqlalchemy import Engine
+from starlette.requests import HTTPConnection
 
 from routing.policy import PolicyFactory
 from storage.audit import AuditLog
@@ -20,16 +23,14 @@ from storage.live import LiveState
 from storage.reception import ReceptionStore
 from storage.recordings import RecordingStore
 from storage.sms_log import SmsLog
+from storage.tenant_queries import TenantQueries
 from storage.users import UserStore
 from storage.webhook_store import WebhookStore
-from voice_agent.api.queries import TenantQueries
 from voice_agent.call.line_writer import LineWriter
 from voice_agent.call.session import CallSession, Engines, SessionConfig
 from voice_agent.notify.notifier import Notifier
 from voice_agent.ops.metrics import Metrics
 from voice_agent.settings import Settings
-from voice_agent.twilio.signatures import SignatureChecker
-from voice_agent.twilio.transfers import RecentTransfers
 
 
 @dataclass
@@ -50,14 +51,12 @@ class Services:
     recordings: RecordingStore | None  # None: calls are never recorded
     # the call path
     notifier: Notifier
-    signatures: SignatureChecker
     policy_factory: PolicyFactory
     session_config: SessionConfig
     live: LiveState
     journal: Journal
     metrics: Metrics
     lines: LineWriter
-    transfers: RecentTransfers = field(default_factory=RecentTransfers)
     sessions: dict[str, CallSession] = field(default_factory=dict)  # calls on this worker
     engines: Engines = field(init=False)  # set once the models are loaded
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -66,3 +65,11 @@ class Services:
     # each stream ends at this age (the client reconnects), so a disabled token stops in time.
     sse_keepalive_s: float = 15.0
     sse_max_age_s: float = 600.0
+
+
+def get_services(connection: HTTPConnection) -> Services:
+    """The Services create_app built for this app."""
+    return connection.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

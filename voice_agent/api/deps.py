@@ -18,24 +18,16 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Response, Security
+from fastapi import Depends, HTTPException, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from storage.audit import AuditLog
 from storage.claims import ClaimStore
 from storage.live import EventBus
 from storage.recordings import RecordingStore
+from storage.tenant_queries import TenantQueries
 from storage.users import UserInfo, UserStore
-from voice_agent.api.queries import TenantQueries
-from voice_agent.services import Services
-
-
-def get_services(request: Request) -> Services:
-    """The Services create_app built for this app."""
-    return request.app.state.services
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
+from voice_agent.services import ServicesDep
 
 
 def _users(services: ServicesDep) -> UserStore:

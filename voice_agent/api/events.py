@@ -43,8 +43,9 @@ from starlette.types import Scope
 
 from storage.live import EventBus
 from storage.users import UserInfo
-from voice_agent.api.deps import Audit, Bus, ServicesDep, Users, actor, bearer, unauthorized
+from voice_agent.api.deps import Audit, Bus, Users, actor, bearer, unauthorized
 from voice_agent.api.params import UNAUTHORIZED
+from voice_agent.services import ServicesDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["events"])

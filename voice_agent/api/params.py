@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from fastapi.exceptions import RequestValidationError
 
+from storage.tenant_queries import When, parse_when
 from voice_agent.api.models import Problem
-from voice_agent.api.queries import When, parse_when
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing, unknown or disabled token"}

@@ -22,6 +22,7 @@ from storage.recordings import EncryptedWriter
 from voice_agent.call.session import CallSession
 from voice_agent.services import Services
 from voice_agent.twilio import protocol as wire
+from voice_agent.twilio.line_state import TwilioState, twilio_state
 from voice_agent.twilio.signatures import public_url
 from voice_agent.twilio.stream_port import TwilioPort
 
@@ -52,8 +53,9 @@ class BadInput:
 
 async def media_stream(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
+    twilio = twilio_state(ws)
     url = public_url(ws.url, services.settings.public_base_url)
-    if not services.signatures.valid(url, {}, ws.headers.get("x-twilio-signature")):
+    if not twilio.signatures.valid(url, {}, ws.headers.get("x-twilio-signature")):
         log.warning("media stream handshake rejected: bad or missing X-Twilio-Signature")
         await ws.close(code=POLICY_VIOLATION, reason="invalid signature")
         return
@@ -147,7 +149,7 @@ async def media_stream(ws: WebSocket) -> None:
         # Shielded: a cancelled server task must still write the call record.
         try:
             await asyncio.shield(
-                _finalize(services, session, info.stream_sid, bad, business, writer)
+                _finalize(services, twilio, session, info.stream_sid, bad, business, writer)
             )
         finally:
             services.sessions.pop(info.call_sid, None)
@@ -225,6 +227,7 @@ async def _receive_frame(ws: WebSocket) -> str | bytes:
 
 async def _finalize(
     services: Services,
+    twilio: TwilioState,
     session: CallSession,
     stream_sid: str,
     bad: BadInput,
@@ -237,7 +240,7 @@ async def _finalize(
         if writer is not None:  # before the call is final: its record is then complete
             await _keep_recording(services, session, writer)
     if session.transferred:  # /twilio/stream-ended can dial even if the database is gone
-        services.transfers.remember(session.call_sid, business)
+        twilio.transfers.remember(session.call_sid, business)
     await services.lines.flush()  # no line written live may land after the final record
     try:
         await asyncio.to_thread(services.calls.finalize, record)

@@ -1,20 +1,11 @@
-"""Twilio request signatures (twilio's RequestValidator), the public URL they cover, and
-`SignedForm`: the one check every Twilio HTTP webhook makes before it reads a field."""
+"""Twilio request signatures (twilio's RequestValidator) and the public URL they cover."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, HTTPException, Request, Response
 from starlette.datastructures import URL
 from twilio.request_validator import RequestValidator
-
-if TYPE_CHECKING:
-    from voice_agent.services import Services
-
-log = logging.getLogger(__name__)
 
 
 def public_url(url: URL, public_base_url: str | None) -> str:
@@ -43,31 +34,3 @@ class SignatureChecker:
 
     def sign(self, url: str, params: Mapping[str, str]) -> str:
         return self._validator.compute_signature(url, dict(params))
-
-
-class InvalidSignature(HTTPException):
-    """A webhook without a valid X-Twilio-Signature: 403 (see `refuse`)."""
-
-    def __init__(self) -> None:
-        super().__init__(403, "invalid signature")
-
-
-async def refuse(_request: Request, _exc: Exception) -> Response:
-    """The answer to an InvalidSignature (installed by create_app): a plain-text 403."""
-    return Response("invalid signature", status_code=403)
-
-
-async def signed_form(request: Request) -> dict[str, str]:
-    """The POSTed form, if X-Twilio-Signature signs it for the URL Twilio called; else
-    InvalidSignature. (app.state.services is read here, not through voice_agent.api.deps:
-    voice_agent.services imports this module.)"""
-    services: Services = request.app.state.services
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    url = public_url(request.url, services.settings.public_base_url)
-    if not services.signatures.valid(url, form, request.headers.get("x-twilio-signature")):
-        log.warning("rejected %s: invalid X-Twilio-Signature for %s", request.url.path, url)
-        raise InvalidSignature
-    return form
-
-
-SignedForm = Annotated[dict[str, str], Depends(signed_form)]

@@ -15,9 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from storage.profiles import BusinessProfile
-from voice_agent.api.deps import ServicesDep
-from voice_agent.services import Services
-from voice_agent.twilio.signatures import SignedForm
+from voice_agent.services import Services, ServicesDep
+from voice_agent.twilio.signed_form import SignedForm
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/twilio")

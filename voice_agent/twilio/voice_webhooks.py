@@ -11,9 +11,10 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice_agent.api.deps import ServicesDep
-from voice_agent.services import Services
-from voice_agent.twilio.signatures import SignedForm, stream_url
+from voice_agent.services import Services, ServicesDep
+from voice_agent.twilio.line_state import TwilioDep
+from voice_agent.twilio.signatures import stream_url
+from voice_agent.twilio.signed_form import SignedForm
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/twilio")
@@ -78,7 +79,9 @@ async def incoming_call(request: Request, services: ServicesDep, form: SignedFor
 
 
 @router.post("/stream-ended")
-async def stream_ended(request: Request, services: ServicesDep, form: SignedForm) -> Response:
+async def stream_ended(
+    request: Request, services: ServicesDep, twilio: TwilioDep, form: SignedForm
+) -> Response:
     """After the agent's stream: <Dial> the dispatcher if the agent handed off, else hang up."""
     reply = VoiceResponse()
     call_sid = form.get("CallSid", "")
@@ -95,7 +98,7 @@ async def stream_ended(request: Request, services: ServicesDep, form: SignedForm
     except SQLAlchemyError as exc:
         # Twilio must get TwiML, not a 500. A handoff this worker made still goes through.
         log.error("call %s: database unavailable after the stream (%s)", call_sid, exc)
-        known = services.transfers.dial_for(call_sid)
+        known = twilio.transfers.dial_for(call_sid)
         if known is None:
             reply.say(UNAVAILABLE)
             reply.hangup()
