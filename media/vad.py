@@ -90,7 +90,7 @@ class Endpointer:
         self.voiced_ms = 0  # voiced audio in the current turn; barge-in reads this
         # This turn's hangover (use_hangover() changes it): back to the configured one
         # whenever a turn starts or the caller's voice resumes.
-        self.hangover_ms = self.config.hangover_ms
+        self._hangover_ms = self.config.hangover_ms
 
     @property
     def in_speech(self) -> bool:
@@ -100,11 +100,16 @@ class Endpointer:
     def now_ms(self) -> int:
         return self._frames_seen * FRAME_MS
 
+    @property
+    def hangover_ms(self) -> int:
+        """The silence that closes the current turn."""
+        return self._hangover_ms
+
     def use_hangover(self, ms: int) -> None:
         """The silence that closes the current turn, from this pause on: a session shortens
         it once a pause's transcript reads as a complete sentence, and lengthens it in the
         middle of a number or an address. Voice again, or the next turn, resets it."""
-        self.hangover_ms = ms
+        self._hangover_ms = ms
 
     def push(self, frame: np.ndarray, voiced: bool) -> VadEvent | None:
         frame_start_ms = self.now_ms
@@ -128,7 +133,7 @@ class Endpointer:
         self._silence_run = 0
         self._last_voiced_end_ms = self.now_ms
         self.voiced_ms = self._start_frames * FRAME_MS
-        self.hangover_ms = self.config.hangover_ms
+        self._hangover_ms = self.config.hangover_ms
         return SpeechStarted(at_ms=max(0, self._turn_start_ms))
 
     def _push_speaking(self, frame: np.ndarray, voiced: bool) -> VadEvent | None:
@@ -138,13 +143,13 @@ class Endpointer:
             self._silence_run = 0
             self._last_voiced_end_ms = self.now_ms
             self.voiced_ms += FRAME_MS
-            self.hangover_ms = self.config.hangover_ms
+            self._hangover_ms = self.config.hangover_ms
             if paused:
                 return SpeechResumed(at_ms=self.now_ms - FRAME_MS)
         else:
             self._silence_run += 1
         too_long = self.now_ms - self._turn_start_ms >= self.config.max_turn_ms
-        if self._silence_run * FRAME_MS >= self.hangover_ms or too_long:
+        if self._silence_run * FRAME_MS >= self._hangover_ms or too_long:
             return self._close()
         if not voiced and self._silence_run * FRAME_MS == self.config.pause_ms:
             return SpeechPaused(self._turn_start_ms, self._last_voiced_end_ms, self._audio())

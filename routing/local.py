@@ -74,12 +74,7 @@ class LocalPolicy:
             yield EndCall()
 
     async def finish_call(self, caller_lines: list[str]) -> str:
-        """The call's outcome, from the tools (in a thread: they touch the database)."""
-        try:
-            return await asyncio.to_thread(self.tools.finish_call, caller_lines)
-        except Exception:
-            log.exception("call %s: could not settle the outcome", self.tools.call_sid)
-            return self.tools.facts.outcome(caller_spoke=bool(caller_lines))
+        return await self.tools.settle(caller_lines)
 
     async def after_missed_transfer(self, reason: str) -> AsyncIterator[ReplyPart]:
         """The dispatcher did not pick up: take a message for an urgent call back."""

@@ -3,6 +3,7 @@ local policy calls them directly. Both get the same validation and the same reco
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -259,6 +260,15 @@ class ReceptionTools:
             if stored and record is not None and record.get("id") is None:
                 record["id"] = record_id
         return not self.facts.unsaved
+
+    async def settle(self, caller_lines: list[str]) -> str:
+        """finish_call off the event loop, for a policy's end of call. It never fails: if
+        settling does, the outcome is what the call's facts already show."""
+        try:
+            return await asyncio.to_thread(self.finish_call, caller_lines)
+        except Exception:
+            log.exception("call %s: could not settle the outcome", self.call_sid)
+            return self.facts.outcome(caller_spoke=bool(caller_lines))
 
     def finish_call(self, caller_lines: list[str]) -> str:
         """The call is over: its outcome. Blocking (database): run it off the event loop.

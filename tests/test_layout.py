@@ -74,16 +74,20 @@ def test_every_room_has_a_floor() -> None:
     assert rooms <= FLOORS.keys(), f"rooms without a floor: {sorted(rooms - FLOORS.keys())}"
 
 
-def test_imports_run_down_only() -> None:
+def upward_imports(found: list[tuple[str, Path]]) -> list[str]:
+    """Each import that runs up a floor or sideways to another room on the same floor."""
     wrong = []
-    for dotted, path in modules():
+    for dotted, path in found:
         here = room(dotted)
         for line, name in runtime_imports(path):
             there = room(name)
-            if there == here or there == "voice_agent":
-                continue
-            if FLOORS[there] >= FLOORS[here]:
-                wrong.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
+            if there != here and there != "voice_agent" and FLOORS[there] >= FLOORS[here]:
+                wrong.append(f"{path.name}:{line} imports {name}")
+    return wrong
+
+
+def test_imports_run_down_only() -> None:
+    wrong = upward_imports(modules())
     assert not wrong, "imports that run up or sideways:\n" + "\n".join(wrong)
 
 
@@ -116,10 +120,25 @@ def test_no_module_is_too_long_to_read(package: str) -> None:
     assert not long, f"split these by job: {long}"
 
 
-def test_the_layout_check_sees_an_upward_import(tmp_path: Path) -> None:
-    """The check itself can fail: a storage module importing the app is caught."""
-    bad = tmp_path / "bad.py"
-    bad.write_text("from voice_agent.app import create_app\nimport media.g711\n")
-    names = [name for _, name in runtime_imports(bad)]
-    assert names == ["voice_agent.app", "media.g711"]
-    assert FLOORS[room("voice_agent.app")] > FLOORS[room("storage.calls")]
+def test_the_layout_check_catches_imports_up_and_sideways(tmp_path: Path) -> None:
+    """The check itself can fail: up a floor, sideways, and type-only imports told apart."""
+    up = tmp_path / "up.py"
+    up.write_text("from voice_agent.app import create_app\nimport storage.db\n")
+    sideways = tmp_path / "sideways.py"
+    sideways.write_text("from voice_agent.notify.sms import SmsSender\n")
+    types_only = tmp_path / "types_only.py"
+    types_only.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from voice_agent.twilio.protocol import Message\n"
+    )
+    wrong = upward_imports(
+        [
+            ("storage.up", up),
+            ("voice_agent.call.sideways", sideways),
+            ("voice_agent.call.t", types_only),
+        ]
+    )
+    assert wrong == [
+        "up.py:1 imports voice_agent.app",
+        "sideways.py:1 imports voice_agent.notify.sms",
+    ]

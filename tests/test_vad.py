@@ -108,7 +108,7 @@ def test_the_hangover_can_be_shortened_for_this_pause_only() -> None:
     frame = np.zeros(FRAME_SAMPLES, np.int16)
     for _ in range(5):
         ep.push(frame, True)
-    ep.hangover_ms = 200  # a complete sentence was heard in the pause
+    ep.use_hangover(200)  # a complete sentence was heard in the pause
     events = [ep.push(frame, False) for _ in range(10)]
     assert isinstance(events[9], SpeechEnded)
     for _ in range(5):

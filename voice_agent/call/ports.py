@@ -1,7 +1,9 @@
 """What the call core needs from the line it talks on, and nothing about how that line works.
 
 Outbound, the core speaks only to an AudioPort: it plays mu-law audio, marks points in it,
-clears what has not been played yet, and hangs up. A port queues audio the way a phone
+clears what has not been played yet, and hangs up. play, mark and clear come one at a time
+(the Speaker holds them in order), so a port needs no lock of its own; hang_up may come at
+any time. A port queues audio the way a phone
 line does: what is played goes out after whatever is still queued, and a mark is reported
 back (to CallSession.on_mark) once everything before it has played.
 

@@ -169,7 +169,9 @@ class CallSession:
         turn = TurnRecord(index=len(self.turns) + 1)
         self._state.to(CallState.THINKING)
         self._answer_task = self._spawn(
-            self._answer(speech, self._caller.last_voiced_wall, turn, early, cut_off)
+            self._then_listen(
+                self._answer(speech, self._caller.last_voiced_wall, turn, early, cut_off)
+            )
         )
 
     def _barge_in(self) -> None:
@@ -220,21 +222,14 @@ class CallSession:
 
     # ---- answering -----------------------------------------------------------------
 
-    async def _answer(
-        self,
-        speech: SpeechEnded,
-        speech_end: float,
-        turn: TurnRecord,
-        early: asyncio.Future[tuple[str, float]] | None,
-        cut_off: CutOff | None,
-    ) -> None:
+    async def _then_listen(self, answer: Coroutine[Any, Any, None]) -> None:
         try:
-            await self._answer_turn(speech, speech_end, turn, early, cut_off)
+            await answer
         finally:  # said, noise, failed or cancelled: back to listening, unless replaced
             if self._answer_task is asyncio.current_task() and self._state.answering:
                 self._state.to(CallState.LISTENING)
 
-    async def _answer_turn(
+    async def _answer(
         self,
         speech: SpeechEnded,
         speech_end: float,

@@ -5,8 +5,10 @@ finalizing the call however the socket ends. Twilio's messages stop here: the ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -174,48 +176,52 @@ async def _recording_writer(
         return None
 
 
-async def _await_start(ws: WebSocket, bad: BadInput) -> wire.Start | None:
+async def _messages(ws: WebSocket, bad: BadInput) -> AsyncIterator[wire.Message]:
+    """The stream's messages, parsed. A malformed one is counted and skipped; at the flood
+    limit the stream is closed and the messages end. A disconnect is raised."""
     while True:
         try:
-            msg = wire.parse(await _receive_frame(ws))
+            yield wire.parse(await _receive_frame(ws))
         except wire.ProtocolError as exc:
             if bad.add(exc.kind, exc.detail):
-                await ws.close(code=POLICY_VIOLATION, reason="too many bad messages")
-                return None
-            continue
-        except WebSocketDisconnect:
-            return None
-        if isinstance(msg, wire.Start):
-            return msg
-        if isinstance(msg, wire.Stop):
-            return None
-        if not isinstance(msg, wire.Connected) and bad.add("before_start", msg.event):
-            await ws.close(code=POLICY_VIOLATION, reason="too many bad messages")
-            return None
+                await _too_many(ws)
+                return
+
+
+async def _too_many(ws: WebSocket) -> None:
+    await ws.close(code=POLICY_VIOLATION, reason="too many bad messages")
+
+
+async def _await_start(ws: WebSocket, bad: BadInput) -> wire.Start | None:
+    with contextlib.suppress(WebSocketDisconnect):
+        async with contextlib.aclosing(_messages(ws, bad)) as messages:
+            async for msg in messages:
+                if isinstance(msg, wire.Start):
+                    return msg
+                if isinstance(msg, wire.Stop):
+                    return None
+                if not isinstance(msg, wire.Connected) and bad.add("before_start", msg.event):
+                    await _too_many(ws)
+                    return None
+    return None
 
 
 async def _receive(ws: WebSocket, session: CallSession, bad: BadInput) -> None:
-    while True:
-        try:
-            msg = wire.parse(await _receive_frame(ws))
-        except wire.ProtocolError as exc:
-            if bad.add(exc.kind, exc.detail):
-                await ws.close(code=POLICY_VIOLATION, reason="too many bad messages")
-                return
-            continue
-        match msg:
-            case wire.MediaFrame() as m:
-                if len(m.payload) != 160:
-                    bad.add("payload_size", f"{len(m.payload)} bytes")  # kept all the same
-                session.on_audio(m.chunk, m.payload)
-            case wire.Mark(mark=m):
-                session.on_mark(m.name)
-            case wire.Dtmf(dtmf=d):
-                log.info("call %s: DTMF %s", session.call_sid, d.digit)
-            case wire.Stop():
-                return
-            case _:
-                bad.add("unexpected", msg.event)
+    async with contextlib.aclosing(_messages(ws, bad)) as messages:
+        async for msg in messages:
+            match msg:
+                case wire.MediaFrame() as m:
+                    if len(m.payload) != 160:
+                        bad.add("payload_size", f"{len(m.payload)} bytes")  # kept all the same
+                    session.on_audio(m.chunk, m.payload)
+                case wire.Mark(mark=m):
+                    session.on_mark(m.name)
+                case wire.Dtmf(dtmf=d):
+                    log.info("call %s: DTMF %s", session.call_sid, d.digit)
+                case wire.Stop():
+                    return
+                case _:
+                    bad.add("unexpected", msg.event)
 
 
 async def _receive_frame(ws: WebSocket) -> str | bytes:

@@ -138,7 +138,10 @@ _INBOUND: TypeAdapter[Inbound] = TypeAdapter(Inbound)
 _EVENTS = {"connected", "start", "media", "mark", "dtmf", "stop"}
 
 
-def parse(frame: str | bytes) -> Connected | Start | MediaFrame | Mark | Dtmf | Stop:
+Message = Connected | Start | MediaFrame | Mark | Dtmf | Stop  # what parse() returns
+
+
+def parse(frame: str | bytes) -> Message:
     """One WebSocket frame -> one typed message, or ProtocolError saying why not."""
     if len(frame) > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"{len(frame)} bytes > {MAX_MESSAGE_BYTES}")
