@@ -19,6 +19,28 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
 
 
+_CLAUSE_END = re.compile(r"[,;:]\s+")
+_CONJUNCTION = re.compile(r"\s+(?=(?:and|but|so|because|or|then)\s)")
+
+
+def first_clause(sentence: str, max_chars: int = 60, min_chars: int = 12) -> list[str]:
+    """A long sentence as its first clause and the rest (else the sentence alone).
+
+    Synthesis time grows with the text, and the caller hears nothing until the first piece
+    is synthesized: a short first clause goes out while the rest is being synthesized.
+    Cut at a comma, semicolon or colon, else before a conjunction; never into a scrap."""
+    if len(sentence) <= max_chars:
+        return [sentence]
+    for pattern in (_CLAUSE_END, _CONJUNCTION):
+        for m in pattern.finditer(sentence):
+            head, rest = sentence[: m.start()].strip(), sentence[m.end() :].strip()
+            if pattern is _CLAUSE_END:
+                head = sentence[: m.start() + 1].strip()
+            if len(head) >= min_chars and len(rest) >= min_chars:
+                return [head, rest]
+    return [sentence]
+
+
 class Synthesizer(Protocol):
     def synthesize(self, text: str) -> np.ndarray:
         """Blocking: int16 samples at 8 kHz. Callers run it off the event loop."""

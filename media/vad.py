@@ -19,14 +19,55 @@ FRAME_SAMPLES = PHONE_RATE * FRAME_MS // 1000
 
 
 class VoiceDetector:
-    """webrtcvad on 8 kHz int16 frames of 10, 20 or 30 ms."""
+    """webrtcvad on 8 kHz int16 frames of 10, 20 or 30 ms, gated by the line's noise floor.
 
-    def __init__(self, aggressiveness: int = 2, rate: int = PHONE_RATE) -> None:
+    On a line with continuous hiss webrtcvad alone both misses quiet speech (at the usual
+    aggressiveness it drops whole syllables once it has adapted to the noise, so a turn
+    ends mid-sentence) and calls noise bursts and reverberant tails speech (so a turn runs
+    on). A less aggressive webrtcvad keeps the syllables; the gate, a frame's energy over
+    the quietest frame of the last `floor_window_ms`, drops the frames that are only the
+    line. On a digitally silent line the floor is zero and the gate passes everything that
+    webrtcvad does.
+    """
+
+    def __init__(
+        self,
+        aggressiveness: int = 1,
+        rate: int = PHONE_RATE,
+        gate_db: float | None = 4.0,
+        floor_window_ms: int = 2000,
+    ) -> None:
         self._vad = webrtcvad.Vad(aggressiveness)
         self._rate = rate
+        self._gate_db = gate_db
+        self._floor = _RunningMin(max(1, floor_window_ms // FRAME_MS))
+        self.level_db = 0.0  # the last frame's energy over the noise floor
 
     def is_speech(self, frame: np.ndarray) -> bool:
-        return self._vad.is_speech(frame.astype(np.int16).tobytes(), self._rate)
+        pcm = frame.astype(np.int16)
+        voiced = self._vad.is_speech(pcm.tobytes(), self._rate)
+        if self._gate_db is None:
+            return voiced
+        energy = 10.0 * float(np.log10(np.mean(pcm.astype(np.float64) ** 2) + 1.0))
+        self.level_db = energy - self._floor.push(energy)
+        return voiced and self.level_db >= self._gate_db
+
+
+class _RunningMin:
+    """The minimum of the last `size` values, O(1) amortized per value."""
+
+    def __init__(self, size: int) -> None:
+        self._size, self._count = size, 0
+        self._window: deque[tuple[int, float]] = deque()  # (index, value), values rising
+
+    def push(self, value: float) -> float:
+        while self._window and self._window[-1][1] >= value:
+            self._window.pop()
+        self._window.append((self._count, value))
+        self._count += 1
+        if self._window[0][0] <= self._count - 1 - self._size:
+            self._window.popleft()
+        return self._window[0][1]
 
 
 @dataclass(frozen=True)
@@ -35,6 +76,9 @@ class EndpointerConfig:
     start_window_ms: int = 200
     hangover_ms: int = 500  # silence that closes a turn (a session may change it per pause)
     pause_ms: int = 100  # silence that may be the end: speculative work starts here
+    # Voice after a pause counts (the caller goes on) once this much of it has come; a
+    # shorter burst (a breath, a click, the line's noise) does not extend the turn.
+    resume_ms: int = 140
     pre_roll_ms: int = 200  # audio kept from before the start, so first syllables survive
     tail_ms: int = 200  # silence kept after the last voiced frame
     max_turn_ms: int = 30_000
@@ -50,6 +94,7 @@ class SpeechEnded:
     start_ms: int
     end_ms: int  # media time just after the last voiced frame
     audio: np.ndarray = field(repr=False)  # int16 8 kHz, pre-roll to tail
+    hangover_ms: int | None = None  # the silence that closed it (None: length, or flush)
 
 
 @dataclass(frozen=True)
@@ -87,6 +132,8 @@ class Endpointer:
         self._turn_start_ms = 0
         self._last_voiced_end_ms = 0
         self._silence_run = 0
+        self._burst = self._burst_gap = 0  # voiced frames after a pause, quiet ones since
+        self._pause_sent = False
         self.voiced_ms = 0  # voiced audio in the current turn; barge-in reads this
         # This turn's hangover (use_hangover() changes it): back to the configured one
         # whenever a turn starts or the caller's voice resumes.
@@ -131,6 +178,8 @@ class Endpointer:
         self._pre_roll.clear()
         self._window.clear()
         self._silence_run = 0
+        self._burst = self._burst_gap = 0
+        self._pause_sent = False
         self._last_voiced_end_ms = self.now_ms
         self.voiced_ms = self._start_frames * FRAME_MS
         self._hangover_ms = self.config.hangover_ms
@@ -139,32 +188,58 @@ class Endpointer:
     def _push_speaking(self, frame: np.ndarray, voiced: bool) -> VadEvent | None:
         self._turn.append(frame)
         paused = self._silence_run * FRAME_MS >= self.config.pause_ms
-        if voiced:
-            self._silence_run = 0
-            self._last_voiced_end_ms = self.now_ms
-            self.voiced_ms += FRAME_MS
-            self._hangover_ms = self.config.hangover_ms
-            if paused:
-                return SpeechResumed(at_ms=self.now_ms - FRAME_MS)
+        event: VadEvent | None = None
+        if voiced and not paused:
+            self._voice()
+        elif voiced:
+            # After a pause the silence keeps counting through a burst until the burst is
+            # long enough to be the caller going on.
+            self._silence_run += 1
+            self._burst += 1
+            self._burst_gap = 0
+            if self._burst * FRAME_MS >= self.config.resume_ms:
+                self.voiced_ms += (self._burst - 1) * FRAME_MS
+                event = SpeechResumed(at_ms=self.now_ms - self._burst * FRAME_MS)
+                self._voice()
         else:
             self._silence_run += 1
+            self._burst_gap += 1
+            if self._burst_gap > 1:  # two quiet frames end a burst
+                self._burst = 0
         too_long = self.now_ms - self._turn_start_ms >= self.config.max_turn_ms
-        if self._silence_run * FRAME_MS >= self._hangover_ms or too_long:
+        # A burst still undecided holds the close: it may be the caller going on.
+        if self._silence_run * FRAME_MS >= self._hangover_ms and not self._burst:
+            return self._close(self._hangover_ms)
+        if too_long:
             return self._close()
-        if not voiced and self._silence_run * FRAME_MS == self.config.pause_ms:
+        if (
+            event is None
+            and not self._pause_sent
+            and self._silence_run * FRAME_MS >= (self.config.pause_ms)
+        ):
+            self._pause_sent = True
             return SpeechPaused(self._turn_start_ms, self._last_voiced_end_ms, self._audio())
-        return None
+        return event
+
+    def _voice(self) -> None:
+        self._silence_run = 0
+        self._burst = self._burst_gap = 0
+        self._pause_sent = False
+        self._last_voiced_end_ms = self.now_ms
+        self.voiced_ms += FRAME_MS
+        self._hangover_ms = self.config.hangover_ms
 
     def _audio(self) -> np.ndarray:
         keep = min(self._silence_run, self.config.tail_ms // FRAME_MS)
         frames = self._turn[: len(self._turn) - self._silence_run + keep]
         return np.concatenate(frames) if frames else np.zeros(0, np.int16)
 
-    def _close(self) -> SpeechEnded:
+    def _close(self, hangover_ms: int | None = None) -> SpeechEnded:
         event = SpeechEnded(
             start_ms=max(0, self._turn_start_ms),
             end_ms=self._last_voiced_end_ms,
             audio=self._audio(),
+            hangover_ms=hangover_ms,
         )
         self._in_speech = False
         self._turn = []

@@ -43,6 +43,7 @@ class TurnRecord:
     policy_ms: float | None = None
     tts_ms: float | None = None
     send_ms: float | None = None
+    hangover_ms: int | None = None  # the silence that closed the turn
 
 
 RANK = {"abandoned": 1, "answered": 2, "handed_off": 3, "message_taken": 4, "booked": 5}
@@ -316,6 +317,7 @@ def turn_json(t: Turn) -> dict[str, Any]:
         "index": t.index,
         "answered": t.answered,
         **{f"{stage}_ms": getattr(t, f"{stage}_ms") for stage in TURN_STAGES},
+        "hangover_ms": t.hangover_ms,
     }
 
 

@@ -149,6 +149,7 @@ class Turn(Base):
     policy_ms: Mapped[float | None] = mapped_column(Float)
     tts_ms: Mapped[float | None] = mapped_column(Float)
     send_ms: Mapped[float | None] = mapped_column(Float)
+    hangover_ms: Mapped[int | None] = mapped_column(Integer)  # the silence that closed it
 
 
 class Booking(Base):

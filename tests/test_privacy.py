@@ -226,6 +226,7 @@ def test_export_holds_everything_about_the_caller_and_nothing_else(world: World)
             "policy_ms": None,
             "tts_ms": None,
             "send_ms": None,
+            "hangover_ms": None,
         }
     ]
     [booking] = data["bookings"]

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from transcripts.scheduler import TranscriptionScheduler
+from transcripts.scheduler import SpeculationDropped, TranscriptionScheduler
 
 
 class Recording:
@@ -35,7 +35,7 @@ def seconds(n: int) -> np.ndarray:
 
 async def test_finals_jump_ahead_of_speculative_work_and_cancelled_work_is_skipped() -> None:
     engine = Recording()
-    stt = TranscriptionScheduler(engine, workers=1)
+    stt = TranscriptionScheduler(engine, workers=1, stale_s=600)
     blocker = asyncio.create_task(stt.transcribe(seconds(1)))
     await asyncio.to_thread(engine.started.wait, 10)  # the worker is busy with job 1
     guess = asyncio.create_task(stt.transcribe(seconds(2), final=False))
@@ -62,4 +62,53 @@ async def test_an_engine_error_reaches_the_caller_and_the_worker_survives() -> N
     with pytest.raises(RuntimeError, match="exploded"):
         await stt.transcribe(seconds(9))
     assert (await stt.transcribe(seconds(1)))[0] == "job 1"
+    stt.close()
+
+
+async def test_a_guess_that_waited_too_long_is_dropped_not_run() -> None:
+    engine = Recording()
+    stt = TranscriptionScheduler(engine, workers=1, stale_s=0)
+    blocker = asyncio.create_task(stt.transcribe(seconds(1)))
+    await asyncio.to_thread(engine.started.wait, 10)
+    guess = stt.submit(seconds(2), final=False)
+    engine.gate.set()
+    await blocker
+    with pytest.raises(SpeculationDropped):
+        await guess.future
+    assert engine.order == [1] and stt.stats.dropped == 1
+    assert (await stt.transcribe(seconds(3)))[0] == "job 3", "finals still run"
+    stt.close()
+
+
+async def test_a_waiting_guess_whose_turn_ended_goes_with_the_finals() -> None:
+    engine = Recording()
+    stt = TranscriptionScheduler(engine, workers=1, stale_s=600)
+    blocker = asyncio.create_task(stt.transcribe(seconds(1)))
+    await asyncio.to_thread(engine.started.wait, 10)
+    other_guess = stt.submit(seconds(2), final=False)
+    ours = stt.submit(seconds(3), final=False)
+    ours.promote()  # the caller stopped: this guess is now someone's final
+    final = stt.submit(seconds(4))
+    engine.gate.set()
+    assert (await ours.future)[0] == "job 3"
+    await asyncio.gather(blocker, other_guess.future, final.future)
+    assert engine.order == [1, 3, 4, 2] and stt.stats.promoted == 1
+    stt.close()
+
+
+async def test_guesses_leave_a_worker_free_for_finals() -> None:
+    engine = Recording()
+    stt = TranscriptionScheduler(engine, workers=2, stale_s=600)
+    first = stt.submit(seconds(1), final=False)
+    await asyncio.to_thread(engine.started.wait, 10)  # one worker holds a guess
+    second = stt.submit(seconds(2), final=False)  # waits: only one guess runs at a time
+    final = stt.submit(seconds(3))
+    for _ in range(1000):  # the free worker takes the final while the guess still runs
+        if final.state == "running":
+            break
+        await asyncio.sleep(0.01)
+    assert final.state == "running" and second.state == "queued"
+    engine.gate.set()
+    await asyncio.gather(first.future, second.future, final.future)
+    assert sorted(engine.order) == [1, 2, 3]
     stt.close()

@@ -24,7 +24,7 @@ EXPECTED = {
 @pytest.mark.parametrize("mode", sorted(EXPECTED))
 def test_webrtcvad_matches_reference_on_30ms_frames(mode: int) -> None:
     pcm = np.frombuffer((FIXTURES / "vad" / "test-audio-8k.raw").read_bytes(), dtype="<i2")
-    vad = VoiceDetector(mode)
+    vad = VoiceDetector(mode, gate_db=None)  # webrtcvad alone
     step = 240  # 30 ms at 8 kHz
     got = "".join(
         "1" if vad.is_speech(pcm[i : i + step]) else "0"
@@ -89,7 +89,7 @@ def test_a_very_long_turn_is_cut_at_the_maximum() -> None:
 
 
 def test_a_pause_is_announced_and_a_resumption_cancels_it() -> None:
-    events = run("1" * 10 + "0" * 6 + "1" * 5 + "0" * 12, every=True)
+    events = run("1" * 10 + "0" * 6 + "1" * 8 + "0" * 12, every=True)
     kinds = [type(e).__name__ for _, e in events]
     assert kinds == [
         "SpeechStarted",
@@ -114,3 +114,79 @@ def test_the_hangover_can_be_shortened_for_this_pause_only() -> None:
     for _ in range(5):
         ep.push(frame, True)
     assert ep.hangover_ms == 500, "the next turn starts with the configured hangover"
+
+
+def test_a_breath_after_the_last_word_does_not_extend_the_turn() -> None:
+    # 3 voiced frames (60 ms) in the pause: not enough to be the caller going on.
+    events = run("1" * 10 + "0" * 6 + "111" + "0" * 12, every=True)
+    kinds = [type(e).__name__ for _, e in events]
+    assert "SpeechResumed" not in kinds and kinds[-1] == "SpeechEnded"
+    index, ended = events[-1]
+    assert ended.end_ms == 10 * 20, "the turn ends at the last word, not at the breath"
+    # Closed when the hangover ran out after the last word (held a frame while the burst
+    # could still have been the caller going on), not a hangover after the breath.
+    assert 10 + 10 - 1 <= index <= 10 + 10 + 1
+    assert ended.hangover_ms == 200
+
+
+def test_voice_after_a_pause_long_enough_is_the_caller_going_on() -> None:
+    events = run("1" * 10 + "0" * 6 + "1" * 8 + "0" * 12, every=True)
+    kinds = [type(e).__name__ for _, e in events]
+    assert kinds == [
+        "SpeechStarted",
+        "SpeechPaused",
+        "SpeechResumed",
+        "SpeechPaused",
+        "SpeechEnded",
+    ]
+    resumed = events[2][1]
+    assert resumed.at_ms == 16 * 20, "resumed where the voice came back"
+    assert events[-1][1].end_ms == 24 * 20
+
+
+def line_noise(seconds: float, dbfs: float, seed: int) -> np.ndarray:
+    """Band-limited (300-3400 Hz) white noise at `dbfs` RMS: a phone line's hiss."""
+    rng = np.random.default_rng(seed)
+    n = int(8000 * seconds)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / 8000)
+    spectrum[(freqs < 300) | (freqs > 3400)] = 0
+    hiss = np.fft.irfft(spectrum, n)
+    return hiss / np.sqrt(np.mean(hiss**2)) * 32768 * 10 ** (dbfs / 20)
+
+
+def voiced_frames(detector: VoiceDetector, pcm: np.ndarray) -> list[bool]:
+    clipped = np.clip(pcm, -32768, 32767).astype(np.int16)
+    return [
+        detector.is_speech(clipped[i : i + FRAME_SAMPLES])
+        for i in range(0, len(clipped) - FRAME_SAMPLES + 1, FRAME_SAMPLES)
+    ]
+
+
+@pytest.mark.parametrize("dbfs", [-55, -45, -40])
+def test_continuous_line_hiss_is_not_speech(dbfs: float) -> None:
+    flags = voiced_frames(VoiceDetector(), line_noise(6.0, dbfs, seed=-dbfs))
+    assert sum(flags[25:]) <= 3, "after half a second on the line, hiss is not voice"
+
+
+@pytest.mark.parametrize("name", ["sink-clogged.wav", "name-maria.wav", "yes-correct.wav"])
+def test_on_a_hissing_line_the_turn_ends_where_the_words_end(name: str) -> None:
+    from media.wav import read_wav_phone
+
+    words = read_wav_phone(FIXTURES / "audio" / name).astype(np.float64)
+    lead, tail = np.zeros(8000), np.zeros(16000)
+    pcm = np.concatenate([lead, words, tail]) + line_noise(
+        (len(words) + 24000) / 8000, -50, seed=len(name)
+    )
+    # Where the words end: the last 20 ms of the clean turn well above its noise-only tail.
+    level = [np.sqrt(np.mean(words[i : i + 160] ** 2)) for i in range(0, len(words) - 160, 160)]
+    loud = np.nonzero(np.array(level) > np.percentile(level, 95) * 10 ** (-30 / 20))[0]
+    words_end_ms = 1000 + (int(loud[-1]) + 1) * 20
+    endpointer, ended = Endpointer(), []
+    detector = VoiceDetector()
+    for i, voiced in enumerate(voiced_frames(detector, pcm)):
+        event = endpointer.push(pcm[i * 160 : (i + 1) * 160].astype(np.int16), voiced)
+        if isinstance(event, SpeechEnded):
+            ended.append(event)
+    assert len(ended) == 1, "one turn: not cut mid-sentence, no turn made of hiss"
+    assert words_end_ms - 150 <= ended[0].end_ms <= words_end_ms + 250

@@ -1,15 +1,19 @@
-"""One transcription queue shared by every call: a bounded pool of worker threads, finals
-before speculative work, so the event loop (and every call's inbound audio) keeps flowing
-while Whisper works, and a caller who finished speaking is never behind a guess."""
+"""One transcription queue shared by every call: a bounded pool of worker threads, so the
+event loop (and every call's inbound audio) keeps flowing while Whisper works.
+
+Finals (a caller finished speaking: someone waits for the answer) always go first.
+Speculative work (a transcript started in a pause, in case it was the end) only helps if it
+is early, so under load it gives way: at most `workers - 1` speculative jobs run at once
+(a worker stays free for the next final), a guess that waited longer than `stale_s` is
+dropped, and a guess whose turn did end is promoted to a final where it waits."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,17 +23,34 @@ from transcripts.engine import Transcriber
 
 log = logging.getLogger(__name__)
 
-FINAL, SPECULATIVE = 0, 1
+
+class SpeculationDropped(Exception):
+    """A speculative transcript was dropped to keep finals on time: transcribe as a final."""
 
 
-@dataclass(order=True)
-class _Job:
-    priority: int
-    seq: int
-    pcm: np.ndarray = field(compare=False)
-    future: asyncio.Future[tuple[str, float]] = field(compare=False)
-    loop: asyncio.AbstractEventLoop = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+@dataclass(eq=False)
+class Ticket:
+    """One transcription asked for; its future resolves to (text, ms from ask to result)."""
+
+    pcm: np.ndarray = field(repr=False)
+    final: bool
+    future: asyncio.Future[tuple[str, float]]
+    loop: asyncio.AbstractEventLoop
+    asked: float = field(default_factory=time.perf_counter)
+    state: str = "queued"  # queued, running, done, cancelled, dropped
+    _scheduler: TranscriptionScheduler | None = field(default=None, repr=False)
+
+    def promote(self) -> None:
+        """Someone now waits for this guess: if it has not started, it goes with the finals."""
+        if self._scheduler is not None:
+            self._scheduler._promote(self)
+
+    def cancel(self) -> None:
+        """Not wanted any more: skipped if not started, its result dropped if running."""
+        if self._scheduler is not None:
+            self._scheduler._cancel(self)
+        if not self.future.done():
+            self.future.cancel()
 
 
 @dataclass
@@ -37,7 +58,9 @@ class Stats:
     jobs: int = 0
     audio_s: float = 0.0
     busy_s: float = 0.0
-    skipped: int = 0  # speculative jobs dropped before they ran
+    skipped: int = 0  # speculative jobs cancelled before they ran
+    dropped: int = 0  # speculative jobs given up to keep finals on time
+    promoted: int = 0  # speculative jobs that became finals while waiting
 
     @property
     def real_time_factor(self) -> float:
@@ -45,12 +68,16 @@ class Stats:
 
 
 class TranscriptionScheduler:
-    def __init__(self, engine: Transcriber, workers: int = 1) -> None:
+    def __init__(self, engine: Transcriber, workers: int = 1, stale_s: float = 0.3) -> None:
         self.engine = engine
         self.stats = Stats()
-        self._stats_lock = threading.Lock()  # several workers add to it
-        self._queue: queue.PriorityQueue[_Job] = queue.PriorityQueue()
-        self._seq = itertools.count()
+        self.stale_s = stale_s
+        self._max_speculative = max(1, workers - 1)
+        self._cond = threading.Condition()
+        self._finals: deque[Ticket] = deque()
+        self._guesses: deque[Ticket] = deque()
+        self._running_guesses = 0
+        self._closing = False
         self._threads = [
             threading.Thread(target=self._work, name=f"stt-{i}", daemon=True)
             for i in range(workers)
@@ -58,55 +85,93 @@ class TranscriptionScheduler:
         for t in self._threads:
             t.start()
 
+    def submit(self, pcm8k: np.ndarray, final: bool = True) -> Ticket:
+        """Queue int16 8 kHz caller audio; the ticket's future resolves on this loop."""
+        loop = asyncio.get_running_loop()
+        ticket = Ticket(pcm8k, final, loop.create_future(), loop, _scheduler=self)
+        with self._cond:
+            (self._finals if final else self._guesses).append(ticket)
+            self._cond.notify()
+        return ticket
+
     async def transcribe(self, pcm8k: np.ndarray, final: bool = True) -> tuple[str, float]:
         """int16 8 kHz caller audio -> (text, milliseconds from request to result)."""
-        loop = asyncio.get_running_loop()
-        job = _Job(FINAL if final else SPECULATIVE, next(self._seq), pcm8k,
-                   loop.create_future(), loop)  # fmt: skip
-        started = time.perf_counter()
-        self._queue.put(job)
+        ticket = self.submit(pcm8k, final)
         try:
-            text, _ = await job.future
+            return await ticket.future
         except asyncio.CancelledError:
-            job.cancelled = True  # not started yet: skipped; running: its result is dropped
+            ticket.cancel()
             raise
-        return text, round((time.perf_counter() - started) * 1000, 1)
+
+    def _promote(self, ticket: Ticket) -> None:
+        with self._cond:
+            if ticket.state == "queued" and not ticket.final:
+                self._guesses.remove(ticket)
+                ticket.final = True
+                self._finals.append(ticket)
+                self.stats.promoted += 1
+                self._cond.notify()
+
+    def _cancel(self, ticket: Ticket) -> None:
+        with self._cond:
+            if ticket.state == "queued":
+                (self._finals if ticket.final else self._guesses).remove(ticket)
+                ticket.state = "cancelled"
+                self.stats.skipped += 1
+
+    def _next(self) -> Ticket | None:
+        """The next job to run (None: closing). Called with the condition held."""
+        while True:
+            if self._finals:
+                return self._finals.popleft()
+            while self._guesses and self._running_guesses < self._max_speculative:
+                guess = self._guesses.popleft()
+                if time.perf_counter() - guess.asked <= self.stale_s:
+                    self._running_guesses += 1
+                    return guess
+                guess.state = "dropped"  # its pause is long past: it would only delay
+                self.stats.dropped += 1
+                guess.loop.call_soon_threadsafe(
+                    _settle, guess.future, SpeculationDropped(), guess.asked
+                )
+            if self._closing:
+                return None
+            self._cond.wait()
 
     def _work(self) -> None:
         while True:
-            job = self._queue.get()
-            if job.pcm is None:  # close(): queued after all real work
-                return
-            if job.cancelled:
-                with self._stats_lock:
-                    self.stats.skipped += 1
-                continue
+            with self._cond:
+                job = self._next()
+                if job is None:
+                    return
+                job.state = "running"
             started = time.perf_counter()
             try:
-                result: tuple[str, float] | BaseException = (
-                    self.engine.transcribe(phone_to_whisper(job.pcm)),
-                    0.0,
-                )
+                result: str | BaseException = self.engine.transcribe(phone_to_whisper(job.pcm))
             except Exception as exc:  # a failed transcription must not kill the worker
                 log.exception("transcription failed")
                 result = exc
             busy = time.perf_counter() - started
-            with self._stats_lock:
+            with self._cond:
+                job.state = "done"
+                if not job.final:
+                    self._running_guesses -= 1
+                    self._cond.notify()
                 self.stats.jobs += 1
                 self.stats.busy_s += busy
                 self.stats.audio_s += len(job.pcm) / PHONE_RATE
-            job.loop.call_soon_threadsafe(_settle, job.future, result)
+            job.loop.call_soon_threadsafe(_settle, job.future, result, job.asked)
 
     def close(self) -> None:
-        for _ in self._threads:
-            stop = _Job(99, next(self._seq), None, None, None)  # type: ignore[arg-type]
-            self._queue.put(stop)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
 
 
-def _settle(future: asyncio.Future[tuple[str, float]], result: object) -> None:
+def _settle(future: asyncio.Future[tuple[str, float]], result: object, asked: float) -> None:
     if future.done():
         return
     if isinstance(result, BaseException):
         future.set_exception(result)
     else:
-        future.set_result(result)  # type: ignore[arg-type]
+        future.set_result((result, round((time.perf_counter() - asked) * 1000, 1)))  # type: ignore[arg-type]

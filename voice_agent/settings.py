@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     whisper_fit_window: bool = True
     piper_voice: str | None = None  # .onnx path; default: bundled en_US-joe-medium
 
-    vad_aggressiveness: int = 2
+    vad_aggressiveness: int = 1
     endpoint_hangover_ms: int = 500
     barge_in_ms: int = 200
     silence_prompt_ms: int = 8000

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from media.synth_pool import SynthPool
 from media.tts import Synthesizer
 from media.vad import EndpointerConfig
 from storage.calls import SegmentRecord
@@ -14,7 +14,7 @@ from transcripts.scheduler import TranscriptionScheduler
 
 @dataclass(frozen=True)
 class SessionConfig:
-    vad_aggressiveness: int = 2
+    vad_aggressiveness: int = 1
     endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
     barge_in_ms: int = 200  # voiced audio over the agent before we stop talking
     silence_prompt_ms: int = 8000  # a quiet line this long after the agent spoke: prompt
@@ -32,11 +32,8 @@ class Engines:
 
     transcriber: TranscriptionScheduler
     synthesizer: Synthesizer
-    # Speech synthesis has its own threads: in asyncio's shared pool it queued behind
-    # database calls that a partitioned database held for seconds.
-    synth_pool: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="tts")
-    )
+    # Speech synthesis has its own threads, answers' first words first (synth_pool.py).
+    synth_pool: SynthPool = field(default_factory=SynthPool)
 
 
 # Each transcript line as it is said: the live feed, and the store that keeps lines as they

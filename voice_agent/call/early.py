@@ -8,7 +8,7 @@ import asyncio
 
 from media.vad import SpeechPaused
 from transcripts.completeness import hangover_for
-from transcripts.scheduler import TranscriptionScheduler
+from transcripts.scheduler import Ticket, TranscriptionScheduler
 from voice_agent.call.config import SessionConfig
 from voice_agent.call.inbound import CallerAudio
 
@@ -21,12 +21,12 @@ class EarlyTranscript:
     ) -> None:
         self._transcriber, self._caller, self._config = transcriber, caller, config
         # (end of the paused speech in media ms, its transcription started during the pause)
-        self._current: tuple[int, Transcript] | None = None
+        self._current: tuple[int, Ticket] | None = None
 
     def start(self, pause: SpeechPaused) -> None:
-        task = asyncio.ensure_future(self._transcriber.transcribe(pause.audio, final=False))
-        self._current = (pause.end_ms, task)
-        task.add_done_callback(lambda t: self._adapt_hangover(pause.end_ms, t))
+        ticket = self._transcriber.submit(pause.audio, final=False)
+        self._current = (pause.end_ms, ticket)
+        ticket.future.add_done_callback(lambda t: self._adapt_hangover(pause.end_ms, t))
 
     def drop(self) -> None:
         """The caller went on (or the call ends): that transcript is stale."""
@@ -36,12 +36,14 @@ class EarlyTranscript:
 
     def take(self, end_ms: int, usable: bool = True) -> Transcript | None:
         """The turn ended at `end_ms`: the transcription of the same audio, if that is what
-        was started (and `usable`); any other is dropped."""
+        was started (and `usable`), now wanted as a final; any other is dropped. It may
+        still fail with SpeculationDropped (given up under load): then transcribe anew."""
         current, self._current = self._current, None
         if current is None:
             return None
         if usable and current[0] == end_ms:
-            return current[1]
+            current[1].promote()
+            return current[1].future
         current[1].cancel()
         return None
 

@@ -38,6 +38,7 @@ from routing.acts import ReplyPart, Speak, Transfer
 from routing.policy import Policy
 from storage.calls import FinishedCall, SegmentRecord, TurnRecord
 from transcripts.backchannel import is_backchannel, is_echo
+from transcripts.scheduler import SpeculationDropped
 from voice_agent.call.config import Engines, LineListener, SessionConfig
 from voice_agent.call.early import EarlyTranscript
 from voice_agent.call.inbound import CallerAudio, joined
@@ -166,7 +167,7 @@ class CallSession:
             carry = None
         speech = joined(carry, event)
         self._uncommitted = speech
-        turn = TurnRecord(index=len(self.turns) + 1)
+        turn = TurnRecord(index=len(self.turns) + 1, hangover_ms=event.hangover_ms)
         self._state.to(CallState.THINKING)
         self._answer_task = self._spawn(
             self._then_listen(
@@ -239,12 +240,15 @@ class CallSession:
     ) -> None:
         endpointed = time.perf_counter()
         turn.endpoint_ms = _ms(speech_end, endpointed)
+        text: str | None = None
         if early is not None:
             # Started during the hangover: only what is left of it delays the answer.
-            text, _ = await early
+            with contextlib.suppress(SpeculationDropped):
+                text, _ = await early
             turn.transcribe_ms = _ms(endpointed, time.perf_counter())
-        else:
-            text, turn.transcribe_ms = await self.engines.transcriber.transcribe(speech.audio)
+        if text is None:
+            text, _ = await self.engines.transcriber.transcribe(speech.audio)
+            turn.transcribe_ms = _ms(endpointed, time.perf_counter())
         if not text:
             self._uncommitted = None
             return  # noise that looked like speech; keep listening

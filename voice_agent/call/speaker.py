@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
 
 from media import g711
 from media.recorder import StereoRecorder
-from media.tts import Synthesizer, split_sentences
+from media.synth_pool import SynthPool
+from media.tts import Synthesizer, first_clause, split_sentences
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
 from voice_agent.call.playback import Playback, Utterance
 from voice_agent.call.ports import AudioPort
@@ -44,10 +44,10 @@ class Speaker:
         port: AudioPort,
         playback: Playback,
         recorder: StereoRecorder | None = None,
-        executor: Executor | None = None,
+        pool: SynthPool | None = None,
     ) -> None:
         self.synthesizer, self.port, self.playback = synthesizer, port, playback
-        self._executor = executor
+        self._pool = pool
         self.recorder = recorder
         # What goes out, in order: a sentence's frames, its copy on the recording and its
         # mark go together; a clear or an answer's end mark waits for the sentence going out.
@@ -77,11 +77,11 @@ class Speaker:
                     pending += part.text
                     *done, pending = _sentences_and_rest(pending)
                     for sentence in done:
-                        await self._sentence(utt, sentence, timing, before_first_audio)
+                        await self._said(utt, sentence, timing, before_first_audio)
                 else:
                     control = part
             for sentence in split_sentences(pending):
-                await self._sentence(utt, sentence, timing, before_first_audio)
+                await self._said(utt, sentence, timing, before_first_audio)
             if utt.sentences:
                 end = self.playback.end_mark(utt)
                 async with self._lock:
@@ -93,6 +93,18 @@ class Speaker:
             self.playback.finished(utt)
         return Spoken(control, timing, bool(utt.sentences))
 
+    async def _said(
+        self,
+        utt: Utterance,
+        sentence: str,
+        timing: SpeechTiming,
+        before_first_audio: Callable[[], None] | None,
+    ) -> None:
+        """An answer's first sentence goes out clause by clause when it is long."""
+        pieces = first_clause(sentence) if timing.first_audio is None else [sentence]
+        for piece in pieces:
+            await self._sentence(utt, piece, timing, before_first_audio)
+
     async def _sentence(
         self,
         utt: Utterance,
@@ -100,11 +112,13 @@ class Speaker:
         timing: SpeechTiming,
         before_first_audio: Callable[[], None] | None,
     ) -> None:
-        loop = asyncio.get_running_loop()
         first = not utt.sentences and timing.first_audio is None
         if first:
             timing.synth_started = time.perf_counter()
-        pcm = await loop.run_in_executor(self._executor, self.synthesizer.synthesize, sentence)
+        if self._pool is None:
+            pcm = await asyncio.to_thread(self.synthesizer.synthesize, sentence)
+        else:
+            pcm = await self._pool.run(self.synthesizer.synthesize, sentence, first=first)
         if first:
             timing.first_audio = time.perf_counter()
             if before_first_audio:
