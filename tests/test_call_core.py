@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from media import g711
 from tests.conftest import MANIFEST, ROOT
 from tests.scripted import ScriptedTranscriber
 from tests.test_session import Echo, Explainer, Feeder, Tone, speech
@@ -246,3 +247,69 @@ def test_the_call_core_does_not_import_twilio() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "", f"the call core imports {out.stdout.strip()}"
+
+
+async def test_under_load_every_guess_is_dropped_and_every_turn_still_answered() -> None:
+    """Speculative transcripts given up to keep finals on time (here: all of them) cost
+    only speed: the caller is answered, with the words of the whole turn."""
+    policy = Echo()
+    transcriber = ScriptedTranscriber({n: text_of(n) for n in ("name-maria.wav", "goodbye.wav")})
+    scheduler = TranscriptionScheduler(transcriber, stale_s=0)  # every guess is stale
+    line = FakeLine()
+    session = CallSession(
+        call_sid="CA-load",
+        policy=policy,
+        engines=Engines(scheduler, Tone()),  # type: ignore[arg-type]
+        port=as_port(line),
+    )
+    line.session = session
+    feeder = Feeder(session)
+    try:
+        await session.start()
+        await until("the greeting heard", lambda: not session.playback.speaking, line)
+        await caller_says(feeder, "name-maria.wav")
+        await until("an answer", lambda: "u2.end" in line.marks(), line)
+        assert policy.said == [text_of("name-maria.wav")]
+        assert scheduler.stats.dropped >= 1, "the pause's guess was given up"
+        record = await session.finish()
+        assert [s.text for s in record.segments if s.speaker == "caller"] == [
+            text_of("name-maria.wav")
+        ]
+    finally:
+        scheduler.close()
+
+
+def hiss(ms: int, seed: int, dbfs: float = -45.0) -> bytes:
+    """A phone line's hiss (300-3400 Hz) as mu-law: what the line carries between words."""
+    rng = np.random.default_rng(seed)
+    n = 8 * ms
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / 8000)
+    spectrum[(freqs < 300) | (freqs > 3400)] = 0
+    noise = np.fft.irfft(spectrum, n)
+    noise *= 32768 * 10 ** (dbfs / 20) / np.sqrt(np.mean(noise**2))
+    return g711.encode(noise.astype(np.int16))
+
+
+async def test_on_a_hissing_line_a_turn_is_answered_once_and_hiss_alone_is_no_turn() -> None:
+    policy = Echo()
+    session, line, scheduler = call(policy, Tone(), "sink-clogged.wav")
+    feeder = Feeder(session)
+    words = g711.decode(speech("sink-clogged.wav")).astype(np.float64)
+    words = words[: len(words) // 8 * 8]  # whole milliseconds, as hiss() makes them
+    noisy = g711.encode(
+        np.clip(words + g711.decode(hiss(len(words) // 8, seed=2)), -32768, 32767).astype(np.int16)
+    )
+    try:
+        await session.start()
+        await until("the greeting heard", lambda: not session.playback.speaking, line)
+        await feeder.feed(hiss(3000, seed=1))
+        await feeder.feed(noisy)
+        await feeder.feed(hiss(4000, seed=3))
+        await until("an answer", lambda: "u2.end" in line.marks(), line)
+        await feeder.feed(hiss(3000, seed=4))  # and the line goes on hissing
+        await until("back to listening", lambda: session.state is CallState.LISTENING, line)
+        assert policy.said == [text_of("sink-clogged.wav")], "one turn, whole, no hiss turns"
+        assert len(session.turns) == 1
+    finally:
+        scheduler.close()
