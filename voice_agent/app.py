@@ -69,7 +69,7 @@ def load_engines(settings: Settings) -> Engines:
     )
     return Engines(
         transcriber=TranscriptionScheduler(stt, workers=settings.whisper_workers),
-        synthesizer=PiperSynthesizer(settings.piper_voice),
+        synthesizer=PiperSynthesizer(settings.piper_voice, threads=settings.piper_threads),
     )
 
 
@@ -129,6 +129,7 @@ def build_services(settings: Settings) -> Services:
         session_config=SessionConfig(
             vad_aggressiveness=settings.vad_aggressiveness,
             endpointer=EndpointerConfig(hangover_ms=settings.endpoint_hangover_ms),
+            short_hangover_ms=settings.endpoint_short_hangover_ms,
             barge_in_ms=settings.barge_in_ms,
             silence_prompt_ms=settings.silence_prompt_ms,
         ),

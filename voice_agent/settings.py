@@ -92,9 +92,11 @@ class Settings(BaseSettings):
     # Encode a caller turn in a window fitted to it instead of Whisper's 30 s: ~4x faster.
     whisper_fit_window: bool = True
     piper_voice: str | None = None  # .onnx path; default: bundled en_US-joe-medium
+    piper_threads: int | None = None  # per sentence; None: onnxruntime's default (all cores)
 
     vad_aggressiveness: int = 1
     endpoint_hangover_ms: int = 500
+    endpoint_short_hangover_ms: int = 280  # after words that read as a finished sentence
     barge_in_ms: int = 200
     silence_prompt_ms: int = 8000
     dispatcher_ring_s: int = 20
