@@ -52,3 +52,12 @@ async def test_a_failed_synthesis_reaches_its_caller_and_the_pool_goes_on() -> N
         await pool.run(broken, "hello")
     assert await pool.run(str.upper, "still here") == "STILL HERE"
     pool.shutdown()
+
+
+def test_the_voice_with_its_own_thread_count_speaks() -> None:
+    from media.tts import PiperSynthesizer
+
+    pcm = PiperSynthesizer(threads=1).synthesize("Thanks for calling.")
+    assert pcm.dtype.name == "int16"
+    assert 0.4 < len(pcm) / 8000 < 4, "about a second of speech at 8 kHz"
+    assert abs(pcm.astype(int)).max() > 1000, "audible, not silence"
