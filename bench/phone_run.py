@@ -19,6 +19,7 @@ from voice_agent.replay.peer import TwilioPeer
 LINE_NUMBER = "+15550100200"
 TURN_TIMEOUT_S = 30.0
 HOLD_TIMEOUT_S = 120.0  # a burst never waits longer than this for its slowest call
+QUIET_S = 1.5  # after an answer: this long with nothing from the agent before the next turn
 
 
 @dataclass
@@ -69,6 +70,24 @@ async def hold_line(
                 await asyncio.wait_for(released.wait(), wait)
 
 
+async def until_quiet(peer: TwilioPeer, noise: Callable[[], bytes] | None) -> None:
+    """The line's noise until nothing of the agent's has played for QUIET_S. After a cut-off
+    the agent answers twice (the pause, then the rest of the turn; the first answer's
+    marks come back with the `clear`): a caller waits for the second before going on,
+    or every later turn would be talked over and counted as cut off too."""
+    start, sent = time.perf_counter(), 0
+    while not peer.closed.is_set() and time.perf_counter() - start < HOLD_TIMEOUT_S:
+        now = time.perf_counter()
+        if (
+            peer.answer_finished
+            and now - max(peer.play_until, peer.first_agent_frame or 0) > QUIET_S
+        ):
+            return
+        await peer.send_audio(noise() if noise else SILENCE_FRAME)
+        sent += 1
+        await asyncio.sleep(max(0.0, start + sent * FRAME_S - time.perf_counter()))
+
+
 async def place(
     url: str,
     token: str,
@@ -101,6 +120,7 @@ async def place(
             )
             result.turns.append(r)
             ends.append(r.end_sent_at)
+            await until_quiet(peer, noise)
 
     try:
         result = await place_conversation(
