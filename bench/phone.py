@@ -100,6 +100,7 @@ async def run(args: argparse.Namespace, url: str, settings: Settings) -> dict:
         "stages": phone_report.stage_stats(stored),
         "endpoint_by_hangover": phone_report.endpoint_by_hangover(stored),
         "burst_end_spread_ms": phone_report.summary(spreads) if args.mode == "burst" else None,
+        "burst_end_spreads_ms": spreads,
         "server": {
             "late_share": late,
             "lag_max_ms": lag_max * 1000,

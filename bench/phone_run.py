@@ -18,7 +18,7 @@ from voice_agent.replay.peer import TwilioPeer
 
 LINE_NUMBER = "+15550100200"
 TURN_TIMEOUT_S = 30.0
-HOLD_TIMEOUT_S = 120.0  # a burst never waits longer than this for its slowest call
+HOLD_TIMEOUT_S = 60.0  # a burst never waits longer than this for its slowest call
 QUIET_S = 1.5  # after an answer: this long with nothing from the agent before the next turn
 
 
@@ -48,19 +48,26 @@ class TurnBarrier:
         self.parties -= 1
         self._release_if_all_in()
 
+    def release(self) -> None:
+        """Let everyone waiting go (a call that never came back must not hold the rest)."""
+        self._released.set()
+        self._released, self._arrived = asyncio.Event(), 0
+
     def _release_if_all_in(self) -> None:
         if self._arrived and self._arrived >= self.parties:
-            self._released.set()
-            self._released, self._arrived = asyncio.Event(), 0
+            self.release()
 
 
 async def hold_line(
-    peer: TwilioPeer, released: asyncio.Event, noise: Callable[[], bytes] | None
+    peer: TwilioPeer, barrier: TurnBarrier, noise: Callable[[], bytes] | None
 ) -> None:
-    """The line's noise at real-time pace until `released` (returning as soon as it is)."""
+    """The line's noise at real-time pace until the barrier opens (returning as soon as it
+    does). Waited too long: open it for everyone, so the others still start together."""
+    released = barrier.arrive()
     start, sent = time.perf_counter(), 0
     while not released.is_set() and not peer.closed.is_set():
         if time.perf_counter() - start > HOLD_TIMEOUT_S:
+            barrier.release()
             return
         await peer.send_audio(noise() if noise else SILENCE_FRAME)
         sent += 1
@@ -78,8 +85,9 @@ async def until_quiet(peer: TwilioPeer, noise: Callable[[], bytes] | None) -> No
     start, sent = time.perf_counter(), 0
     while not peer.closed.is_set() and time.perf_counter() - start < HOLD_TIMEOUT_S:
         now = time.perf_counter()
+        # Not answer_finished: an unanswered turn never gets its ".end" mark.
         if (
-            peer.answer_finished
+            not peer.pending_marks
             and now - max(peer.play_until, peer.first_agent_frame or 0) > QUIET_S
         ):
             return
@@ -109,7 +117,7 @@ async def place(
             lead = aligned_ends[k] - turn.end if aligned_ends is not None else 0
             mulaw = plan.lead(lead) + turn.mulaw  # made before the barrier: no delay after
             if barrier is not None:
-                await hold_line(peer, barrier.arrive(), noise)
+                await hold_line(peer, barrier, noise)
             r: TurnResult = await caller_turn(
                 peer,
                 turn.name,
