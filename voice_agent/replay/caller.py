@@ -12,12 +12,18 @@ from media import g711
 from voice_agent.replay.audio import FRAME_S, SILENCE_FRAME, speech_end_frame, speech_spans
 from voice_agent.replay.peer import TwilioPeer
 
+LineNoise = Callable[[], bytes]  # the next 20 ms of a line with nobody talking (mu-law)
+
 
 @dataclass
 class TurnResult:
     file: str
     latency_ms: float | None  # end of speech in the file -> first agent frame
     agent_audio_s: float = 0.0
+    # The same from an end of speech the caller gave (`end_sample`), e.g. found by energy in
+    # the clean recording: a ruler that is not the server's own VAD.
+    end_latency_ms: float | None = None
+    end_sent_at: float | None = None  # perf_counter() when that sample was sent
 
 
 async def caller_stream(
@@ -87,38 +93,61 @@ async def caller_stream(
     return greeted, results
 
 
-async def caller_turn(peer: TwilioPeer, name: str, mulaw: bytes, timeout_s: float) -> TurnResult:
+async def caller_turn(
+    peer: TwilioPeer,
+    name: str,
+    mulaw: bytes,
+    timeout_s: float,
+    *,
+    line_noise: LineNoise | None = None,
+    end_sample: int | None = None,
+) -> TurnResult:
+    """Speak one turn, then the line (silence, or `line_noise`) until the answer has
+    played. `end_sample`: where the caller's speech ends in `mulaw`, if the caller knows."""
     end_frame = speech_end_frame(mulaw)
+    given_end_frame = None if end_sample is None else max(1, -(-end_sample // g711.FRAME_BYTES))
     pad = -len(mulaw) % g711.FRAME_BYTES
-    mulaw += bytes([g711.SILENCE_CODE]) * pad
+    mulaw += line_noise()[:pad] if line_noise else bytes([g711.SILENCE_CODE]) * pad
     frames = [mulaw[i : i + g711.FRAME_BYTES] for i in range(0, len(mulaw), g711.FRAME_BYTES)]
     peer.agent_done.clear()
     peer.first_agent_frame = None
     frames_before = len(peer.agent_frames)
     start = time.perf_counter()
     speech_end_at = start
+    given_end_at: float | None = None
     for i, frame in enumerate(frames):
         await peer.send_audio(frame)
         if i + 1 == end_frame:
             speech_end_at = time.perf_counter()
+        if i + 1 == given_end_frame:
+            given_end_at = time.perf_counter()
         await pace(start, i + 1, peer.fast)
-    await wait_for_answer(peer, timeout_s, start, len(frames))
+    await wait_for_answer(peer, timeout_s, start, len(frames), line_noise)
     first = peer.first_agent_frame
     latency = (first - speech_end_at) * 1000 if first is not None else None
-    return TurnResult(name, latency, (len(peer.agent_frames) - frames_before) * FRAME_S)
+    result = TurnResult(name, latency, (len(peer.agent_frames) - frames_before) * FRAME_S)
+    if given_end_at is not None:
+        result.end_sent_at = given_end_at
+        result.end_latency_ms = (first - given_end_at) * 1000 if first is not None else None
+    return result
 
 
 async def wait_for_answer(
-    peer: TwilioPeer, timeout_s: float, start: float | None = None, sent: int = 0
+    peer: TwilioPeer,
+    timeout_s: float,
+    start: float | None = None,
+    sent: int = 0,
+    line_noise: LineNoise | None = None,
 ) -> bool:
-    """Stream line silence until the agent's answer has played in full (or time is up)."""
+    """Stream line silence (or the line's noise) until the agent's answer has played in
+    full (or time is up)."""
     start = time.perf_counter() if start is None else start
     fast_frames = sent + 60  # fast mode: rush through the endpointer's hangover only
     deadline = time.perf_counter() + timeout_s
     while not peer.closed.is_set() and time.perf_counter() < deadline:
         if peer.answer_finished:
             return True
-        await peer.send_audio(SILENCE_FRAME)
+        await peer.send_audio(line_noise() if line_noise else SILENCE_FRAME)
         sent += 1
         await pace(start, sent, peer.fast and sent < fast_frames)
     return peer.answer_finished

@@ -19,7 +19,14 @@ import websockets
 
 from media import g711
 from voice_agent.replay.audio import load_turn
-from voice_agent.replay.caller import TurnResult, caller_stream, caller_turn, shown, wait_for_answer
+from voice_agent.replay.caller import (
+    LineNoise,
+    TurnResult,
+    caller_stream,
+    caller_turn,
+    shown,
+    wait_for_answer,
+)
 from voice_agent.replay.peer import TwilioPeer, connect_stream, post_signed, ring
 from voice_agent.settings import Settings
 from voice_agent.twilio.signatures import SignatureChecker
@@ -87,21 +94,24 @@ async def place_call(
     fast: bool = False,
     turn_timeout_s: float = 30.0,
     on_event: Callable[[str], None] | None = None,
+    line_noise: LineNoise | None = None,
 ) -> CallResult:
+    """One file per caller turn. `line_noise`: what the caller's line carries when nobody
+    speaks (default: Twilio's digital silence)."""
     say = on_event or (lambda _msg: None)
     audio = [load_turn(p) for p in turns]
 
     async def converse(peer: TwilioPeer, result: CallResult) -> None:
-        result.greeted = await wait_for_answer(peer, turn_timeout_s)
+        result.greeted = await wait_for_answer(peer, turn_timeout_s, line_noise=line_noise)
         say(f"agent greeted: {result.greeted}")
         for path, mulaw in zip(turns, audio, strict=True):
             if peer.closed.is_set():
                 break
-            turn = await caller_turn(peer, path.name, mulaw, turn_timeout_s)
+            turn = await caller_turn(peer, path.name, mulaw, turn_timeout_s, line_noise=line_noise)
             result.turns.append(turn)
             say(f"caller turn {path.name}: agent answered after {shown(turn)}")
 
-    return await _place(base_url, auth_token, caller, line, fast, say, converse)
+    return await place_conversation(base_url, auth_token, caller, line, fast, say, converse)
 
 
 async def place_stream_call(
@@ -124,10 +134,10 @@ async def place_stream_call(
     async def converse(peer: TwilioPeer, result: CallResult) -> None:
         result.greeted, result.turns = await caller_stream(peer, name, mulaw, turn_timeout_s, say)
 
-    return await _place(base_url, auth_token, caller, line, fast, say, converse)
+    return await place_conversation(base_url, auth_token, caller, line, fast, say, converse)
 
 
-async def _place(
+async def place_conversation(
     base_url: str,
     auth_token: str,
     caller: str,
@@ -136,6 +146,7 @@ async def _place(
     say: Callable[[str], None],
     converse: Callable[[TwilioPeer, CallResult], Awaitable[None]],
 ) -> CallResult:
+    """Ring, open the media stream, let `converse` play the caller, then hang up."""
     signer = SignatureChecker(auth_token)
     async with httpx.AsyncClient(timeout=30) as http:
         try:
