@@ -96,9 +96,9 @@ async def test_a_waiting_guess_whose_turn_ended_goes_with_the_finals() -> None:
     stt.close()
 
 
-async def test_guesses_leave_a_worker_free_for_finals() -> None:
+async def test_guesses_can_be_kept_from_the_last_free_worker() -> None:
     engine = Recording()
-    stt = TranscriptionScheduler(engine, workers=2, stale_s=600)
+    stt = TranscriptionScheduler(engine, workers=2, stale_s=600, max_speculative=1)
     first = stt.submit(seconds(1), final=False)
     await asyncio.to_thread(engine.started.wait, 10)  # one worker holds a guess
     second = stt.submit(seconds(2), final=False)  # waits: only one guess runs at a time

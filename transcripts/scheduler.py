@@ -3,9 +3,11 @@ event loop (and every call's inbound audio) keeps flowing while Whisper works.
 
 Finals (a caller finished speaking: someone waits for the answer) always go first.
 Speculative work (a transcript started in a pause, in case it was the end) only helps if it
-is early, so under load it gives way: at most `workers - 1` speculative jobs run at once
-(a worker stays free for the next final), a guess that waited longer than `stale_s` is
-dropped, and a guess whose turn did end is promoted to a final where it waits."""
+is early, so under load it gives way: a guess runs only when no final waits, one that
+waited longer than `stale_s` is dropped, and a guess whose turn did end is promoted to a
+final where it waits. Guesses may take every worker: a final then waits for at most one
+guess (~150 ms), where keeping a worker idle for finals left most guesses of a burst to go
+stale, and their turns to wait for the usual hangover instead of the short one."""
 
 from __future__ import annotations
 
@@ -68,11 +70,17 @@ class Stats:
 
 
 class TranscriptionScheduler:
-    def __init__(self, engine: Transcriber, workers: int = 1, stale_s: float = 0.3) -> None:
+    def __init__(
+        self,
+        engine: Transcriber,
+        workers: int = 1,
+        stale_s: float = 0.3,
+        max_speculative: int | None = None,  # guesses running at once (None: every worker)
+    ) -> None:
         self.engine = engine
         self.stats = Stats()
         self.stale_s = stale_s
-        self._max_speculative = max(1, workers - 1)
+        self._max_speculative = max_speculative or workers
         self._cond = threading.Condition()
         self._finals: deque[Ticket] = deque()
         self._guesses: deque[Ticket] = deque()

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
 
     vad_aggressiveness: int = 1
     endpoint_hangover_ms: int = 500
-    endpoint_short_hangover_ms: int = 280  # after words that read as a finished sentence
+    endpoint_short_hangover_ms: int = 350  # after words that read as a finished sentence
     barge_in_ms: int = 200
     silence_prompt_ms: int = 8000
     dispatcher_ring_s: int = 20
