@@ -74,7 +74,10 @@ class _RunningMin:
 class EndpointerConfig:
     start_ms: int = 100  # voiced audio within the start window that opens a turn
     start_window_ms: int = 200
-    hangover_ms: int = 500  # silence that closes a turn (a session may change it per pause)
+    # Silence that closes a turn (a session may change it per pause). 600 ms of silence as
+    # the gated detector finds it is what 500 ms was as webrtcvad alone found it: that ran
+    # ~100 ms into reverberant tails and hiss, so the caller's real pause is unchanged.
+    hangover_ms: int = 600
     pause_ms: int = 100  # silence that may be the end: speculative work starts here
     # Voice after a pause counts (the caller goes on) once this much of it has come; a
     # shorter burst (a breath, a click, the line's noise) does not extend the turn.
