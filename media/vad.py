@@ -19,33 +19,41 @@ FRAME_SAMPLES = PHONE_RATE * FRAME_MS // 1000
 
 
 class VoiceDetector:
-    """webrtcvad on 8 kHz int16 frames of 10, 20 or 30 ms, gated by the line's noise floor.
+    """webrtcvad on 8 kHz int16 frames of 10, 20 or 30 ms, optionally gated by the line's
+    noise floor (a frame counts only `gate_db` over the quietest frame of the last
+    `floor_window_ms`).
 
-    On a line with continuous hiss webrtcvad alone both misses quiet speech (at the usual
-    aggressiveness it drops whole syllables once it has adapted to the noise, so a turn
-    ends mid-sentence) and calls noise bursts and reverberant tails speech (so a turn runs
-    on). A less aggressive webrtcvad keeps the syllables; the gate, a frame's energy over
-    the quietest frame of the last `floor_window_ms`, drops the frames that are only the
-    line. On a digitally silent line the floor is zero and the gate passes everything that
-    webrtcvad does.
-    """
+    On a hissing line webrtcvad at aggressiveness 2 drops syllables of quiet callers (a
+    turn ends mid-sentence) and, with a faint mains hum, can take the line for voice for
+    seconds. Aggressiveness 1 keeps the syllables and was never stuck on hum on the phone
+    bench's tuning calls (bench/phone.py). The gate ends turns ~130 ms nearer the real
+    end of the words, but there it also cut quiet sentence endings (premature ends at a
+    350 ms hangover: 7-14 of 41 turns gated, 2-3 with aggressiveness 1 alone), so it is
+    off unless asked for (VAD_GATE_DB)."""
 
     def __init__(
         self,
         aggressiveness: int = 1,
         rate: int = PHONE_RATE,
-        gate_db: float | None = 4.0,
+        gate_db: float | None = None,
         floor_window_ms: int = 2000,
+        warm_up_ms: int = 200,
     ) -> None:
         self._vad = webrtcvad.Vad(aggressiveness)
         self._rate = rate
         self._gate_db = gate_db
         self._floor = _RunningMin(max(1, floor_window_ms // FRAME_MS))
         self.level_db = 0.0  # the last frame's energy over the noise floor
+        # webrtcvad's noise model starts from nothing: on a hissing line its first frames
+        # read as voice. They are heard (the model adapts on them) but not taken as voice.
+        self._warm_up = warm_up_ms // FRAME_MS  # frames (20 ms each, as calls send them)
 
     def is_speech(self, frame: np.ndarray) -> bool:
         pcm = frame.astype(np.int16)
         voiced = self._vad.is_speech(pcm.tobytes(), self._rate)
+        if self._warm_up:
+            self._warm_up -= 1
+            voiced = False
         if self._gate_db is None:
             return voiced
         energy = 10.0 * float(np.log10(np.mean(pcm.astype(np.float64) ** 2) + 1.0))
@@ -74,10 +82,7 @@ class _RunningMin:
 class EndpointerConfig:
     start_ms: int = 100  # voiced audio within the start window that opens a turn
     start_window_ms: int = 200
-    # Silence that closes a turn (a session may change it per pause). 600 ms of silence as
-    # the gated detector finds it is what 500 ms was as webrtcvad alone found it: that ran
-    # ~100 ms into reverberant tails and hiss, so the caller's real pause is unchanged.
-    hangover_ms: int = 600
+    hangover_ms: int = 500  # silence that closes a turn (a session may change it per pause)
     pause_ms: int = 100  # silence that may be the end: speculative work starts here
     # Voice after a pause counts (the caller goes on) once this much of it has come; a
     # shorter burst (a breath, a click, the line's noise) does not extend the turn.

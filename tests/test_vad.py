@@ -24,7 +24,7 @@ EXPECTED = {
 @pytest.mark.parametrize("mode", sorted(EXPECTED))
 def test_webrtcvad_matches_reference_on_30ms_frames(mode: int) -> None:
     pcm = np.frombuffer((FIXTURES / "vad" / "test-audio-8k.raw").read_bytes(), dtype="<i2")
-    vad = VoiceDetector(mode, gate_db=None)  # webrtcvad alone
+    vad = VoiceDetector(mode, gate_db=None, warm_up_ms=0)  # webrtcvad alone
     step = 240  # 30 ms at 8 kHz
     got = "".join(
         "1" if vad.is_speech(pcm[i : i + step]) else "0"
@@ -163,14 +163,18 @@ def voiced_frames(detector: VoiceDetector, pcm: np.ndarray) -> list[bool]:
     ]
 
 
+@pytest.mark.parametrize("gate_db", [None, 4.0])
 @pytest.mark.parametrize("dbfs", [-55, -45, -40])
-def test_continuous_line_hiss_is_not_speech(dbfs: float) -> None:
-    flags = voiced_frames(VoiceDetector(), line_noise(6.0, dbfs, seed=-dbfs))
+def test_continuous_line_hiss_is_not_speech(dbfs: float, gate_db: float | None) -> None:
+    flags = voiced_frames(VoiceDetector(gate_db=gate_db), line_noise(6.0, dbfs, seed=-dbfs))
     assert sum(flags[25:]) <= 3, "after half a second on the line, hiss is not voice"
 
 
+@pytest.mark.parametrize("gate_db", [None, 4.0])
 @pytest.mark.parametrize("name", ["sink-clogged.wav", "name-maria.wav", "yes-correct.wav"])
-def test_on_a_hissing_line_the_turn_ends_where_the_words_end(name: str) -> None:
+def test_on_a_hissing_line_the_turn_ends_where_the_words_end(
+    name: str, gate_db: float | None
+) -> None:
     from media.wav import read_wav_phone
 
     words = read_wav_phone(FIXTURES / "audio" / name).astype(np.float64)
@@ -183,7 +187,7 @@ def test_on_a_hissing_line_the_turn_ends_where_the_words_end(name: str) -> None:
     loud = np.nonzero(np.array(level) > np.percentile(level, 95) * 10 ** (-30 / 20))[0]
     words_end_ms = 1000 + (int(loud[-1]) + 1) * 20
     endpointer, ended = Endpointer(), []
-    detector = VoiceDetector()
+    detector = VoiceDetector(gate_db=gate_db)
     for i, voiced in enumerate(voiced_frames(detector, pcm)):
         event = endpointer.push(pcm[i * 160 : (i + 1) * 160].astype(np.int16), voiced)
         if isinstance(event, SpeechEnded):

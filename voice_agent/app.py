@@ -128,6 +128,7 @@ def build_services(settings: Settings) -> Services:
         policy_factory=policy_factory(settings),
         session_config=SessionConfig(
             vad_aggressiveness=settings.vad_aggressiveness,
+            vad_gate_db=settings.vad_gate_db,
             endpointer=EndpointerConfig(hangover_ms=settings.endpoint_hangover_ms),
             short_hangover_ms=settings.endpoint_short_hangover_ms,
             barge_in_ms=settings.barge_in_ms,

@@ -15,14 +15,13 @@ from transcripts.scheduler import TranscriptionScheduler
 @dataclass(frozen=True)
 class SessionConfig:
     vad_aggressiveness: int = 1
+    vad_gate_db: float | None = None  # energy over the line's noise floor (media/vad.py)
     endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
     barge_in_ms: int = 200  # voiced audio over the agent before we stop talking
     silence_prompt_ms: int = 8000  # a quiet line this long after the agent spoke: prompt
-    # The pause's words read as a finished sentence. Above the 250-350 ms people pause
-    # between clauses. 280 ms looked as safe on fixture sentences joined by pauses, but on
-    # calls of other voices pausing 300-700 ms between clauses it cut more of them off
-    # than 350 ms (19 against 15-17 per run): 350 ms, which with the VAD gated by the noise
-    # floor (a turn's end found ~100 ms nearer the words) still waits less than before.
+    # The pause's words read as a finished sentence. People pause 250-700 ms between
+    # clauses, often after one that reads as finished: 280 ms cut more callers off between
+    # clauses on the phone bench (bench/phone.py) than 350 ms.
     short_hangover_ms: int = 350
     long_hangover_ms: int = 900  # ...or as half an address or phone number
     # No frames at all (a stalled or half-dead stream) counts as a quiet line by the clock.

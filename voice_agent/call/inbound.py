@@ -25,10 +25,11 @@ class CallerAudio:
         vad_aggressiveness: int,
         endpointer: EndpointerConfig,
         recorder: StereoRecorder | None = None,
+        vad_gate_db: float | None = None,
     ) -> None:
         self._jitter = JitterBuffer()
         self._pending = bytearray()  # in order, not yet a whole frame (or not yet taken)
-        self._vad = VoiceDetector(vad_aggressiveness)
+        self._vad = VoiceDetector(vad_aggressiveness, gate_db=vad_gate_db)
         self._endpointer = Endpointer(endpointer)
         self._recorder = recorder
         self.last_voiced_wall = 0.0  # perf_counter() of the last voiced frame of a turn

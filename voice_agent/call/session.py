@@ -71,7 +71,12 @@ class CallSession:
         self._port = port
         self._on_line = on_line or (lambda _segment: None)
         self.recorder = recorder  # None: nothing of the call's audio reaches the disk
-        self._caller = CallerAudio(self.config.vad_aggressiveness, self.config.endpointer, recorder)
+        self._caller = CallerAudio(
+            self.config.vad_aggressiveness,
+            self.config.endpointer,
+            recorder,
+            self.config.vad_gate_db,
+        )
         self.playback = Playback()
         self._speaker = Speaker(
             engines.synthesizer, port, self.playback, recorder, engines.synth_pool
