@@ -19,23 +19,23 @@ FRAME_SAMPLES = PHONE_RATE * FRAME_MS // 1000
 
 
 class VoiceDetector:
-    """webrtcvad on 8 kHz int16 frames of 10, 20 or 30 ms, optionally gated by the line's
-    noise floor (a frame counts only `gate_db` over the quietest frame of the last
-    `floor_window_ms`).
+    """webrtcvad on 8 kHz int16 frames of 10, 20 or 30 ms, gated by the line's noise floor:
+    a frame counts as voice only `gate_db` over the quietest frame of the last
+    `floor_window_ms` (None: webrtcvad alone).
 
-    On a hissing line webrtcvad at aggressiveness 2 drops syllables of quiet callers (a
-    turn ends mid-sentence) and, with a faint mains hum, can take the line for voice for
-    seconds. Aggressiveness 1 keeps the syllables and was never stuck on hum on the phone
-    bench's tuning calls (bench/phone.py). The gate ends turns ~130 ms nearer the real
-    end of the words, but there it also cut quiet sentence endings (premature ends at a
-    350 ms hangover: 7-14 of 41 turns gated, 2-3 with aggressiveness 1 alone), so it is
-    off unless asked for (VAD_GATE_DB)."""
+    On a line with continuous hiss webrtcvad alone both drops syllables of quiet callers
+    (at aggressiveness 2: a turn ends mid-sentence) and holds "voice" into the hiss after
+    the last word (at aggressiveness 1, on the phone bench's tuning calls: answers 2-5 s
+    late). Aggressiveness 1 keeps the syllables and the gate drops the frames that are only
+    the line; on a digitally silent line the floor is zero and the gate passes everything
+    webrtcvad does. The gate also trims ~100 ms of reverberant tail off every turn's end,
+    so the hangovers are ~100 ms longer than they were with webrtcvad alone."""
 
     def __init__(
         self,
         aggressiveness: int = 1,
         rate: int = PHONE_RATE,
-        gate_db: float | None = None,
+        gate_db: float | None = 4.0,
         floor_window_ms: int = 2000,
         warm_up_ms: int = 200,
     ) -> None:
@@ -82,7 +82,10 @@ class _RunningMin:
 class EndpointerConfig:
     start_ms: int = 100  # voiced audio within the start window that opens a turn
     start_window_ms: int = 200
-    hangover_ms: int = 500  # silence that closes a turn (a session may change it per pause)
+    # Silence that closes a turn (a session may change it per pause). 600 ms of silence as
+    # the gated detector finds it is what 500 ms was as webrtcvad alone found it: that ran
+    # ~100 ms into reverberant tails and hiss, so the caller's real pause is unchanged.
+    hangover_ms: int = 600
     pause_ms: int = 100  # silence that may be the end: speculative work starts here
     # Voice after a pause counts (the caller goes on) once this much of it has come; a
     # shorter burst (a breath, a click, the line's noise) does not extend the turn.

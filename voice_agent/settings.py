@@ -95,8 +95,8 @@ class Settings(BaseSettings):
     piper_threads: int | None = None  # per sentence; None: onnxruntime's default (all cores)
 
     vad_aggressiveness: int = 1
-    vad_gate_db: float | None = None  # see media/vad.py VoiceDetector: off by default
-    endpoint_hangover_ms: int = 500
+    vad_gate_db: float = 4.0  # voice only this far over the line's noise floor; 0: off
+    endpoint_hangover_ms: int = 600
     endpoint_short_hangover_ms: int = 350  # after words that read as a finished sentence
     barge_in_ms: int = 200
     silence_prompt_ms: int = 8000

@@ -15,7 +15,7 @@ from transcripts.scheduler import TranscriptionScheduler
 @dataclass(frozen=True)
 class SessionConfig:
     vad_aggressiveness: int = 1
-    vad_gate_db: float | None = None  # energy over the line's noise floor (media/vad.py)
+    vad_gate_db: float | None = 4.0  # energy over the line's noise floor (media/vad.py)
     endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
     barge_in_ms: int = 200  # voiced audio over the agent before we stop talking
     silence_prompt_ms: int = 8000  # a quiet line this long after the agent spoke: prompt

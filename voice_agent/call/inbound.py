@@ -25,11 +25,11 @@ class CallerAudio:
         vad_aggressiveness: int,
         endpointer: EndpointerConfig,
         recorder: StereoRecorder | None = None,
-        vad_gate_db: float | None = None,
+        vad_gate_db: float | None = 4.0,
     ) -> None:
         self._jitter = JitterBuffer()
         self._pending = bytearray()  # in order, not yet a whole frame (or not yet taken)
-        self._vad = VoiceDetector(vad_aggressiveness, gate_db=vad_gate_db)
+        self._vad = VoiceDetector(vad_aggressiveness, gate_db=vad_gate_db or None)
         self._endpointer = Endpointer(endpointer)
         self._recorder = recorder
         self.last_voiced_wall = 0.0  # perf_counter() of the last voiced frame of a turn
