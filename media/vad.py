@@ -37,23 +37,16 @@ class VoiceDetector:
         rate: int = PHONE_RATE,
         gate_db: float | None = 4.0,
         floor_window_ms: int = 2000,
-        warm_up_ms: int = 200,
     ) -> None:
         self._vad = webrtcvad.Vad(aggressiveness)
         self._rate = rate
         self._gate_db = gate_db
         self._floor = _RunningMin(max(1, floor_window_ms // FRAME_MS))
         self.level_db = 0.0  # the last frame's energy over the noise floor
-        # webrtcvad's noise model starts from nothing: on a hissing line its first frames
-        # read as voice. They are heard (the model adapts on them) but not taken as voice.
-        self._warm_up = warm_up_ms // FRAME_MS  # frames (20 ms each, as calls send them)
 
     def is_speech(self, frame: np.ndarray) -> bool:
         pcm = frame.astype(np.int16)
         voiced = self._vad.is_speech(pcm.tobytes(), self._rate)
-        if self._warm_up:
-            self._warm_up -= 1
-            voiced = False
         if self._gate_db is None:
             return voiced
         energy = 10.0 * float(np.log10(np.mean(pcm.astype(np.float64) ** 2) + 1.0))

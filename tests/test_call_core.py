@@ -270,7 +270,9 @@ async def test_under_load_every_guess_is_dropped_and_every_turn_still_answered()
         await caller_says(feeder, "name-maria.wav")
         await until("an answer", lambda: "u2.end" in line.marks(), line)
         assert policy.said == [text_of("name-maria.wav")]
-        assert scheduler.stats.dropped >= 1, "the pause's guess was given up"
+        # The pause's guess was given up, or (when the turn ended before a worker reached
+        # it) became the final: no guess ran as one.
+        assert scheduler.stats.dropped + scheduler.stats.promoted >= 1
         record = await session.finish()
         assert [s.text for s in record.segments if s.speaker == "caller"] == [
             text_of("name-maria.wav")

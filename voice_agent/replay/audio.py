@@ -14,6 +14,7 @@ from media import g711
 from media.vad import (
     FRAME_SAMPLES,
     Endpointer,
+    EndpointerConfig,
     SpeechEnded,
     SpeechPaused,
     SpeechStarted,
@@ -82,9 +83,13 @@ def speech_spans(mulaw: bytes) -> list[SpeechSpan]:
 
 
 def as_paused(pcm: np.ndarray) -> np.ndarray:
-    """The audio of the last SpeechPaused, as the session hands it to the transcriber."""
-    vad, endpointer = VoiceDetector(), Endpointer()
-    pcm = np.concatenate([pcm, np.zeros(8000, np.int16)])  # a second of line silence after
+    """The audio of the last SpeechPaused, as the session hands it to the transcriber: the
+    line is heard for half a second before the caller speaks (as under a greeting), and a
+    pause inside a recording (JFK's 600 ms) is taken as the caller going on, as the session
+    does when the caller resumes before the answer (the turns are joined)."""
+    vad, endpointer = VoiceDetector(), Endpointer(EndpointerConfig(hangover_ms=1000))
+    silence = np.zeros(4000, np.int16)
+    pcm = np.concatenate([silence, pcm, silence, silence])  # the line before and after
     last = pcm
     for i in range(len(pcm) // FRAME_SAMPLES):
         frame = pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
