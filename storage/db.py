@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -110,15 +113,40 @@ def alembic_config() -> Config:
     return cfg
 
 
+MIGRATION_LOCK = 0x76615F6D  # "va_m": pg_advisory_xact_lock key held while migrating
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision and seed the demo business if empty."""
+    """Bring the schema to the newest revision and seed the demo business if empty.
+    Safe when several workers start at once: one migrates and seeds while the others wait
+    for it (a PostgreSQL advisory lock; a file lock beside a SQLite file), then find the
+    schema at head and the demo business there, and do nothing."""
     cfg = alembic_config()
-    with engine.begin() as conn:
+    with _migration_file_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         unbounded_statements(conn)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
-    with Session(engine) as session, session.begin():
-        seed_demo(session)
+        with Session(bind=conn) as session:
+            seed_demo(session)
+            session.flush()
+
+
+@contextmanager
+def _migration_file_lock(engine: Engine) -> Iterator[None]:
+    """SQLite has no advisory locks: two processes migrating one file would both create
+    the tables. An flock on a file beside the database serializes them."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or "mode=memory" in str(engine.url):
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def ping(engine: Engine) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from storage.db import iso, session_factory
 from storage.models import Call, Recording
+from storage.secret_files import read_or_create
 
 MAGIC = b"VAREC1\n"
 KEY_FILE = "recording.key"  # in the data dir, when RECORDING_KEY is not set
@@ -42,15 +43,13 @@ def load_key(env_value: str | None, key_file: Path, *, create: bool = True) -> b
     a new key that could never decrypt what exists."""
     if env_value:
         return _decode_key(env_value, "RECORDING_KEY")
-    if key_file.exists():
-        return _decode_key(key_file.read_text().strip(), str(key_file))
-    if not create:
+    if not create and not key_file.exists():
         raise RecordingError(f"no recording key: RECORDING_KEY is unset and {key_file} is missing")
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    key = AESGCM.generate_key(bit_length=256)
-    key_file.touch(mode=0o600)
-    key_file.write_text(base64.b64encode(key).decode())
-    return key
+    # Made once: workers starting together on one data dir all get the key that won.
+    text, _ = read_or_create(
+        key_file, lambda: base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
+    )
+    return _decode_key(text, str(key_file))
 
 
 def _decode_key(text: str, where: str) -> bytes:

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from storage.secret_files import read_or_create
+
 log = logging.getLogger(__name__)
 
 DEV_TOKEN_FILE = "twilio-dev-auth-token"
@@ -137,15 +139,11 @@ class Settings(BaseSettings):
         if self.twilio_auth_token:
             return self.twilio_auth_token
         path = self.data_dir / DEV_TOKEN_FILE
-        if path.exists():
-            return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        token = secrets.token_hex(16)
-        path.touch(mode=0o600)
-        path.write_text(token)
-        log.warning(
-            "TWILIO_AUTH_TOKEN is not set: generated a development token in %s; "
-            "`voice-agent replay` signs with it. Set TWILIO_AUTH_TOKEN for real calls.",
-            path,
-        )
+        token, created = read_or_create(path, lambda: secrets.token_hex(16))
+        if created:
+            log.warning(
+                "TWILIO_AUTH_TOKEN is not set: generated a development token in %s; "
+                "`voice-agent replay` signs with it. Set TWILIO_AUTH_TOKEN for real calls.",
+                path,
+            )
         return token
