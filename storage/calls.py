@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,16 +66,19 @@ def process_owner() -> str:
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{_INCARNATION}"
 
 
-def owner_alive(owner: str) -> bool:
-    """Whether the process named by `calls.owner` (process_owner) may still
-    be running. Only this host can be checked; another host's process counts as alive."""
+def owner_alive(owner: str, elsewhere: Callable[[str], bool | None] | None = None) -> bool:
+    """Whether the process named by `calls.owner` (process_owner) may still be running.
+    This host's processes are checked directly; another host's are asked of `elsewhere`
+    (the workers' heartbeats in Redis: True, False, or None for "cannot tell"), and count
+    as alive when it cannot tell."""
     try:
         host, pid_text, token = owner.rsplit(":", 2)
         pid = int(pid_text)
     except ValueError:
         return True  # not ours to judge
     if host != socket.gethostname()[:80]:
-        return True
+        verdict = elsewhere(owner) if elsewhere is not None else None
+        return True if verdict is None else verdict
     if pid == os.getpid():
         return token == _INCARNATION  # same pid, earlier start-up: that process is gone
     try:
@@ -172,13 +176,16 @@ class CallStore:
                 call.status, call.stream_sid = "in_progress", stream_sid
                 call.owner, call.last_activity_at = self.owner, datetime.now(UTC)
 
-    def touch(self, call_sid: str) -> None:
-        """Heartbeat while a stream is open (the service calls it every 30 s or so, from a
-        worker thread): a long silence is not taken for a crash (see STALE_AFTER)."""
+    def touch(self, *call_sids: str) -> None:
+        """Heartbeat for streams still open (the service beats every recovery interval, from
+        a worker thread, in one statement for all of a worker's calls): a long silence is
+        not taken for a crash (see STALE_AFTER)."""
+        if not call_sids:
+            return
         with self._sessions.begin() as s:
             s.execute(
                 update(Call)
-                .where(Call.call_sid == call_sid, Call.status.in_(LIVE_STATUSES))
+                .where(Call.call_sid.in_(call_sids), Call.status.in_(LIVE_STATUSES))
                 .values(last_activity_at=datetime.now(UTC))
             )
 

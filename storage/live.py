@@ -47,6 +47,17 @@ class EventBus(Protocol):
     def subscribe(self, business_id: int) -> AsyncIterator[dict[str, Any]]: ...
 
 
+class WorkerBeats(Protocol):
+    """Which worker processes are alive, on any host: each beats while it runs, and a
+    worker that stopped beating (killed, its machine gone) is dead once its beat lapses."""
+
+    def beat(self, owner: str, ttl_s: float) -> None: ...
+
+    def alive(self, owner: str) -> bool | None:
+        """None: cannot tell (no shared state, or Redis unreachable)."""
+        ...
+
+
 class RateLimiter(Protocol):
     def allow(self, key: str) -> bool:
         """False once `key` (a caller's number) made too many calls in the window."""
@@ -112,6 +123,16 @@ class InProcessBus:
                 yield await queue.get()
         finally:
             self._subscribers[business_id].discard(queue)
+
+
+class InProcessBeats:
+    """One worker: no other worker's beat to see (this host's are checked by pid)."""
+
+    def beat(self, owner: str, ttl_s: float) -> None:
+        pass
+
+    def alive(self, owner: str) -> bool | None:
+        return None
 
 
 class InProcessRateLimiter:
@@ -237,6 +258,20 @@ class RedisBus:
             await pubsub.aclose()
 
 
+class RedisBeats:
+    PREFIX = "va:worker:"
+
+    def __init__(self, client: Any) -> None:
+        self._redis = client
+
+    def beat(self, owner: str, ttl_s: float) -> None:
+        _tolerate(lambda: self._redis.set(self.PREFIX + owner, 1, px=max(1, int(ttl_s * 1000))))
+
+    def alive(self, owner: str) -> bool | None:
+        found = _tolerate(lambda: self._redis.exists(self.PREFIX + owner))
+        return None if found is None else bool(found)
+
+
 class RedisRateLimiter:
     def __init__(self, client: Any, limit: int = 10, window_s: int = 600) -> None:
         self._redis, self.limit, self.window_s = client, limit, window_s
@@ -263,7 +298,7 @@ def _tolerate(op: Any) -> Any:
 
 
 class LiveState:
-    """The four pieces, built from REDIS_URL (or in-process without it)."""
+    """The five pieces, built from REDIS_URL (or in-process without it)."""
 
     def __init__(self, redis_url: str | None, rate_limit: int = 10, window_s: int = 600) -> None:
         self.redis_url = redis_url
@@ -279,12 +314,14 @@ class LiveState:
             self.registry: CallRegistry = RedisRegistry(client)
             self.bus: EventBus = RedisBus(client, self._async)
             self.limiter: RateLimiter = RedisRateLimiter(client, rate_limit, window_s)
+            self.beats: WorkerBeats = RedisBeats(client)
         else:
             self._client = self._async = None
             self.tokens = InProcessStreamTokens()
             self.registry = InProcessRegistry()
             self.bus = InProcessBus()
             self.limiter = InProcessRateLimiter(rate_limit, window_s)
+            self.beats = InProcessBeats()
 
     # The call path's view: never on the event loop, never longer than OP_TIMEOUT_S.
     OP_TIMEOUT_S = 1.0
@@ -297,6 +334,9 @@ class LiveState:
 
     async def refresh_call(self, call_sid: str) -> None:
         await self._off_loop(self.registry.refresh, call_sid)
+
+    async def beat(self, owner: str, ttl_s: float) -> None:
+        await self._off_loop(self.beats.beat, owner, ttl_s)
 
     async def active_calls(self) -> dict[str, dict[str, Any]]:
         return await self._off_loop(self.registry.active) or {}

@@ -260,6 +260,24 @@ class WebhookDelivery(Base):
     attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class WebhookParked(Base):
+    """A delivery a worker had not finished when it shut down (retrying, or not yet sent):
+    another worker takes it up and goes on counting its attempts."""
+
+    __tablename__ = "webhook_parked"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)  # the signed bytes, as sent
+    attempts_done: Mapped[int] = mapped_column(Integer)
+    parked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class User(Base):
     """Someone who works for a business. Tokens are stored as SHA-256 hashes only."""
 

@@ -60,17 +60,27 @@ def recover(
     *,
     older_than: timedelta = STALE_AFTER,
     owner_alive: Callable[[str], bool] = owner_alive,
+    owner_quiet: timedelta = timedelta(0),
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Close the calls dead processes left open and settle unregistered recording files
-    (see the module's docstring for the rules). Returns what was done:
+    (see the module's docstring for the rules). A call whose owner looks dead is closed
+    only once it has also been quiet for `owner_quiet` (no line, no heartbeat): a worker
+    whose heartbeat key lapsed while it was cut off from Redis, but still writes to the
+    database, keeps its calls. Returns what was done:
     `{"calls_closed": [call_sid, ...], "lines_kept": n, "recordings_attached": n,
     "recording_files_removed": n}`."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     sessions = session_factory(engine)
     with sessions() as s:
         live = s.scalars(select(Call).where(Call.status.in_(LIVE_STATUSES))).all()
-    dead_owner = {c.id for c in live if c.owner is not None and not owner_alive(c.owner)}
+    dead_owner = {
+        c.id
+        for c in live
+        if c.owner is not None
+        and now - last_activity(c) >= owner_quiet
+        and not owner_alive(c.owner)
+    }
     result: dict[str, Any] = {
         "calls_closed": [],
         "lines_kept": 0,

@@ -2,8 +2,10 @@
 
 Per business: recordings older than `recording_retention_days` (file, then row), transcript
 segments of calls that started more than `transcript_retention_days` ago, and the bodies of
-SMS older than that. Calls stay as anonymous statistics; consent records are kept. Every
-purge is idempotent: running it twice removes nothing the second time."""
+SMS older than that. CRM deliveries a shutting-down worker parked and no worker took up
+within a day are dropped (their bodies carry call details). Calls stay as anonymous
+statistics; consent records are kept. Every purge is idempotent: running it twice removes
+nothing the second time."""
 
 from __future__ import annotations
 
@@ -17,7 +19,14 @@ from sqlalchemy import Engine, delete, select, update
 
 from storage.audit import write_audit
 from storage.db import session_factory, unbounded_statements
-from storage.models import Business, Call, Recording, SmsMessage, TranscriptSegment
+from storage.models import (
+    Business,
+    Call,
+    Recording,
+    SmsMessage,
+    TranscriptSegment,
+    WebhookParked,
+)
 from storage.privacy import recording_infos
 from storage.recordings import RecordingStore
 
@@ -31,6 +40,7 @@ RETRY_MAX_S = 3600.0
 PURGE_STATEMENT_TIMEOUT_S = 600.0
 # An unregistered file younger than this may belong to a call still being recorded.
 ORPHAN_GRACE = timedelta(days=2)
+PARKED_MAX_AGE = timedelta(days=1)
 
 
 def purge(
@@ -59,6 +69,10 @@ def purge(
         for key in ("recordings", "recording_files", "transcript_segments", "sms_bodies")
     }
     totals["orphan_files"] = orphans
+    with sessions.begin() as s:
+        totals["parked_webhooks"] = s.execute(
+            delete(WebhookParked).where(WebhookParked.parked_at < now - PARKED_MAX_AGE)
+        ).rowcount
     return {"now": now.isoformat(), "businesses": results, "totals": totals}
 
 

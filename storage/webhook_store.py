@@ -1,4 +1,5 @@
-"""CRM webhook endpoints and the log of every delivery attempt."""
+"""CRM webhook endpoints, the log of every delivery attempt, and the deliveries a worker
+shutting down parked for the others."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 
 from storage.db import iso as _iso
 from storage.db import session_factory
-from storage.models import Business, WebhookDelivery, WebhookEndpoint
+from storage.models import Business, WebhookDelivery, WebhookEndpoint, WebhookParked
 
 EVENTS = ("booking.created", "call.handed_off", "message.created", "call.completed")
 
@@ -23,6 +24,16 @@ class Endpoint:
     url: str
     secret: str
     events: tuple[str, ...]  # empty: every event
+
+
+@dataclass(frozen=True)
+class Parked:
+    endpoint_id: int
+    business_id: int
+    event_id: str
+    event: str
+    body: bytes
+    attempts_done: int
 
 
 class WebhookStore:
@@ -132,3 +143,54 @@ class WebhookStore:
                 }
                 for r in rows
             ]
+
+    def endpoint(self, endpoint_id: int) -> Endpoint | None:
+        """An active endpoint by id (a parked delivery's; None once it was removed or
+        turned off)."""
+        with self._sessions() as s:
+            row = s.get(WebhookEndpoint, endpoint_id)
+            if row is None or not row.active:
+                return None
+            return Endpoint(row.id, row.url, row.secret, tuple(row.events or ()))
+
+    def park(self, deliveries: list[Parked]) -> None:
+        if not deliveries:
+            return
+        now = datetime.now(UTC)
+        with self._sessions.begin() as s:
+            s.add_all(
+                WebhookParked(
+                    endpoint_id=d.endpoint_id,
+                    business_id=d.business_id,
+                    event_id=d.event_id,
+                    event=d.event,
+                    body=d.body.decode(),
+                    attempts_done=d.attempts_done,
+                    parked_at=now,
+                )
+                for d in deliveries
+            )
+
+    def take_parked(self, limit: int = 100) -> list[Parked]:
+        """Parked deliveries, each handed to exactly one caller: one DELETE ... RETURNING
+        claims them (SQLite's write lock covers the statement; PostgreSQL skips rows
+        another worker is taking)."""
+        chosen = (
+            select(WebhookParked.id)
+            .order_by(WebhookParked.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        taken = delete(WebhookParked).where(WebhookParked.id.in_(chosen))
+        with self._sessions.begin() as s:
+            rows = s.execute(
+                taken.returning(
+                    WebhookParked.endpoint_id,
+                    WebhookParked.business_id,
+                    WebhookParked.event_id,
+                    WebhookParked.event,
+                    WebhookParked.body,
+                    WebhookParked.attempts_done,
+                )
+            ).all()
+        return [Parked(r[0], r[1], r[2], r[3], r[4].encode(), r[5]) for r in rows]

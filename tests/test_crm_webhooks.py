@@ -316,3 +316,81 @@ def test_store_rejects_bad_endpoints(store, business) -> None:
     _, secret = store.add_endpoint(business, "https://crm.example.com/hook", [])
     _, other_secret = store.add_endpoint(business, "https://crm.example.com/hook2", [])
     assert secret.startswith("whsec_") and len(secret) > 40 and secret != other_secret
+
+
+async def test_a_worker_shutting_down_parks_its_retries_and_another_delivers_them(
+    store, receiver, business
+) -> None:
+    """A deployment's rolling restart: the CRM is failing while a worker drains. Its
+    unfinished deliveries go to the database, not to nowhere; the next worker delivers
+    them with the same event id, counting on from the attempts already made."""
+    add(store, receiver, business, "flaky")
+    receiver.fail_first["flaky"] = 1
+    leaving = WebhookDispatcher(store, base_delay_s=60.0, max_attempts=5)  # retry far off
+    leaving.start()
+    event_id = leaving.publish(business, "booking.created", {"booking_id": 9})
+    await wait_until(lambda: len(store.attempts(event_id)) == 1, "the first attempt")
+    queued_id = leaving.publish(business, "call.completed", {"call_sid": "CA9"})
+    await leaving.aclose(grace_s=0)  # the retry and the queued event are both unfinished
+
+    assert [h.answered for h in receiver.of("flaky")] == [500]
+    staying = WebhookDispatcher(store, base_delay_s=0.01, resume_every_s=0.05)
+    staying.start()
+    try:
+        await wait_until(lambda: len(receiver.of("flaky")) == 3, "parked deliveries resumed")
+        await wait_until(lambda: not staying._deliveries, "deliveries finished")
+    finally:
+        await staying.aclose(grace_s=0)
+    assert [(a["attempt"], a["delivered"]) for a in store.attempts(event_id)] == [
+        (1, False),
+        (2, True),
+    ]
+    assert [(a["attempt"], a["delivered"]) for a in store.attempts(queued_id)] == [(1, True)]
+    resent = {h.event_id for h in receiver.of("flaky")[1:]}
+    assert resent == {event_id, queued_id}
+    assert all(h.verified for h in receiver.of("flaky"))
+    assert store.take_parked() == []  # each parked delivery was taken once
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_parked_deliveries_are_taken_by_one_worker_each(kind: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import contextlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storage.webhook_store import Parked
+    from tests.pg_support import postgresql_database
+
+    with contextlib.ExitStack() as stack:
+        if kind == "sqlite":
+            url = f"sqlite:///{tmp_path}/parked.db"
+        else:
+            url = stack.enter_context(postgresql_database())
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        upgrade(engine)
+        store = WebhookStore(engine)
+        biz = BusinessStore(engine).list()[0]["id"]
+        endpoint, _ = store.add_endpoint(biz, "http://127.0.0.1:9/hook", [])
+        store.park(
+            [Parked(endpoint, biz, f"ev{i}", "call.completed", b"{}", 1) for i in range(200)]
+        )
+        with ThreadPoolExecutor(4) as pool:
+            batches = list(pool.map(lambda _: store.take_parked(limit=7), range(60)))
+        taken = [p.event_id for batch in batches for p in batch]
+        assert sorted(taken) == sorted(f"ev{i}" for i in range(200))  # all, none twice
+
+
+def test_a_parked_delivery_no_worker_took_up_is_dropped_after_a_day(
+    store, business, engine
+) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from storage.retention import purge
+    from storage.webhook_store import Parked
+
+    endpoint, _ = store.add_endpoint(business, "http://127.0.0.1:9/hook", [])
+    store.park([Parked(endpoint, business, "ev-old", "call.completed", b'{"n":1}', 2)])
+    assert purge(engine, None)["totals"]["parked_webhooks"] == 0  # a fresh one waits
+    later = datetime.now(UTC) + timedelta(days=1, minutes=1)
+    assert purge(engine, None, now=later)["totals"]["parked_webhooks"] == 1
+    assert store.take_parked() == []

@@ -24,6 +24,7 @@ FLOORS: dict[str, int] = {
     "voice_agent.services": 4,
     "voice_agent.api": 5,
     "voice_agent.twilio": 5,
+    "voice_agent.drain": 5,
     "voice_agent.console": 6,
     "voice_agent.replay": 6,
     "voice_agent.app": 7,

@@ -366,3 +366,48 @@ def test_a_final_record_from_the_journal_after_recovery_replaces_the_recovered_l
         ("caller", "Book me in.", 1000, 1800, False, False),
     ]
     assert call_row(world, "CAjournal").status == "completed"
+
+
+def test_a_call_held_on_another_host_is_closed_once_its_worker_stops_beating(
+    world: World,
+) -> None:
+    """Workers on other machines cannot be checked by pid: their beat in the shared live
+    state says whether they run. A lapsed beat alone is not enough (a worker cut off from
+    Redis still writes its heartbeats to the database): the call must also be quiet."""
+    calls = CallStore(world.engine, owner="other-host:4242:abcdef")
+    calls.open_call("CAelsewhere", world.business, CALLER, LINE)
+    calls.mark_in_progress("CAelsewhere", "MZelsewhere")
+    calls.append_line("CAelsewhere", SegmentRecord("caller", "My sink.", 0, 900), None)
+    quiet = timedelta(seconds=45)
+    beats: dict[str, bool | None] = {"other-host:4242:abcdef": True}
+
+    def alive(owner: str) -> bool:
+        return owner_alive(owner, beats.get)
+
+    soon = datetime.now(UTC) + quiet + timedelta(seconds=1)
+    assert (
+        recover(world.engine, world.store, owner_alive=alive, owner_quiet=quiet, now=soon)[
+            "calls_closed"
+        ]
+        == []
+    )  # still beating
+    beats["other-host:4242:abcdef"] = None  # Redis unreachable: cannot tell, so alive
+    assert (
+        recover(world.engine, world.store, owner_alive=alive, owner_quiet=quiet, now=soon)[
+            "calls_closed"
+        ]
+        == []
+    )
+    beats["other-host:4242:abcdef"] = False  # its beat lapsed...
+    now = datetime.now(UTC)
+    assert (
+        recover(world.engine, world.store, owner_alive=alive, owner_quiet=quiet, now=now)[
+            "calls_closed"
+        ]
+        == []
+    )  # ...but it wrote a line just now
+    closed = recover(world.engine, world.store, owner_alive=alive, owner_quiet=quiet, now=soon)
+    assert closed["calls_closed"] == ["CAelsewhere"]
+    row = call_row(world, "CAelsewhere")
+    assert row.status == "interrupted" and row.outcome == "answered"
+    assert lines_of(world, "CAelsewhere")[0][:2] == ("caller", "My sink.")

@@ -141,6 +141,7 @@ def test_purge_removes_only_what_is_older_than_each_businesss_retention(world: W
         "transcript_segments": 4,
         "sms_bodies": 2,
         "orphan_files": 0,
+        "parked_webhooks": 0,
     }
     entries = audit(world)
     assert [(e.business_id, e.actor) for e in entries] == [(world.a, "system"), (world.b, "system")]

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -20,7 +21,7 @@ from routing.tools import ReceptionTools
 from storage import db, recovery, retention
 from storage.audit import AuditLog
 from storage.businesses import BusinessStore
-from storage.calls import CallStore
+from storage.calls import CallStore, owner_alive
 from storage.claims import ClaimStore
 from storage.consent import ConsentStore
 from storage.journal import Journal
@@ -40,6 +41,7 @@ from voice_agent.call.line_writer import LineWriter
 from voice_agent.call.session import Engines, SessionConfig
 from voice_agent.console import handoffs as console_api
 from voice_agent.console import page as console
+from voice_agent.drain import drain
 from voice_agent.notify.crm_webhooks import WebhookDispatcher
 from voice_agent.notify.notifier import Notifier
 from voice_agent.notify.sms import SmsSender
@@ -124,7 +126,7 @@ def build_services(settings: Settings) -> Services:
         notifier=Notifier(sms=sms, webhooks=WebhookDispatcher(webhooks), bus=live.bus),
         live=live,
         journal=Journal(settings.data_dir / "journal"),
-        metrics=Metrics(),
+        metrics=Metrics(settings.worker_id),
         policy_factory=policy_factory(settings),
         session_config=SessionConfig(
             vad_aggressiveness=settings.vad_aggressiveness,
@@ -151,24 +153,35 @@ async def replay_journal(services: Services, every_s: float = 30.0) -> None:
         await asyncio.sleep(every_s)
 
 
-async def look_after_calls(services: Services, every_s: float = 30.0) -> None:
-    """Heartbeats for this worker's live calls (so no other worker takes a long, quiet call
-    for a crashed one), and calls a dead process left open closed from what it stored:
-    at start-up, then every few minutes."""
-    rounds = 0
+async def look_after_calls(services: Services) -> None:
+    """Every recovery interval: this worker's beat (in Redis, for workers on other hosts),
+    heartbeats for its live calls (so no other worker takes a long, quiet call for a
+    crashed one), and calls a dead worker left open closed from what it stored (its pid
+    gone on this host, or its beat lapsed elsewhere, and the call quiet for 3 intervals)."""
+    every_s = services.settings.recovery_interval_s
+    owner = services.calls.owner
+    quiet = timedelta(seconds=3 * every_s)
+
+    def alive(other: str) -> bool:  # in a worker thread: Redis is asked synchronously
+        return owner_alive(other, services.live.beats.alive)
+
     while True:
+        await services.live.beat(owner, 3 * every_s)  # never raises: Redis trouble is logged
         for call_sid in list(services.sessions):
-            await services.live.refresh_call(call_sid)  # never raises: Redis trouble is logged
+            await services.live.refresh_call(call_sid)
         try:
-            for call_sid in list(services.sessions):
-                await asyncio.to_thread(services.calls.touch, call_sid)
-            if rounds % 10 == 0:
-                done = await asyncio.to_thread(recovery.recover, services.db, services.recordings)
-                if done["calls_closed"] or done["recording_files_removed"]:
-                    log.warning("recovered after a crash: %s", _counts(done))
+            await asyncio.to_thread(services.calls.touch, *services.sessions)
+            done = await asyncio.to_thread(
+                recovery.recover,
+                services.db,
+                services.recordings,
+                owner_alive=alive,
+                owner_quiet=quiet,
+            )
+            for call_sid in done["calls_closed"]:
+                await services.live.remove_call(call_sid)
         except Exception as exc:  # the database is down: try again next round
             log.warning("call heartbeat/recovery skipped: %s", type(exc).__name__)
-        rounds += 1
         await asyncio.sleep(every_s)
 
 
@@ -235,8 +248,32 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
     app.mount(console.STATIC_PATH, console.static_files(), name="console-static")
     app.add_api_websocket_route("/twilio/media-stream", media_stream)
 
+    app.state.drain = lambda: drain(services)  # the server calls it on SIGTERM (cli/serve)
+
+    @app.get("/livez")
+    async def livez() -> JSONResponse:
+        """Liveness: the process serves requests. Stays 200 while draining, so an
+        orchestrator does not kill a worker that is letting its calls finish."""
+        mine = {"worker": services.metrics.worker, "draining": services.draining}
+        return JSONResponse({"status": "alive", **mine})
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """For the balancer: send this worker new calls. Unlike /healthz it leaves the
+        database out: an outage hits every worker alike, and a worker that answers the
+        webhook with an apology (and keeps calls in progress going, their records
+        journaled) serves callers better than a balancer with no server left."""
+        if services.draining:
+            return JSONResponse({"status": "draining", "calls": len(services.sessions)}, 503)
+        if services.load_error or not services.ready.is_set():
+            return JSONResponse({"status": "failed" if services.load_error else "loading"}, 503)
+        return JSONResponse({"status": "ready", "worker": services.metrics.worker})
+
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
+        """Readiness: send this worker new calls."""
+        if services.draining:
+            return JSONResponse({"status": "draining", "calls": len(services.sessions)}, 503)
         if services.load_error:
             return JSONResponse({"status": "failed", "error": services.load_error}, 503)
         if not services.ready.is_set():

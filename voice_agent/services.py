@@ -61,6 +61,8 @@ class Services:
     engines: Engines = field(init=False)  # set once the models are loaded
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     load_error: str | None = None
+    # SIGTERM: /healthz says "draining" so the balancer sends no new calls (voice_agent.drain)
+    draining: bool = False
     # The live feed (voice_agent.api.events): a keep-alive comment after this much quiet, and
     # each stream ends at this age (the client reconnects), so a disabled token stops in time.
     sse_keepalive_s: float = 15.0

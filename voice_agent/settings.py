@@ -107,6 +107,14 @@ class Settings(BaseSettings):
     # A signed socket that never says `start` holds a connection and a task: closed after this.
     stream_start_timeout_s: float = 10.0
     calls_per_caller_limit: int = 10  # per caller number, per 10 minutes: a flood stops here
+    # SIGTERM drains: calls in progress may go on this long, then hear a goodbye and are stored.
+    drain_timeout_s: float = 600.0
+    # ...and the worker stays this long after its last call, for a stream whose webhook it
+    # answered just before draining (the balancer may still send it here).
+    drain_settle_s: float = 2.0
+    worker_id: str | None = None  # the `worker` label on /metrics; default host:pid
+    # How often each worker looks for calls a dead worker left open (storage/recovery).
+    recovery_interval_s: float = 15.0
 
     @field_validator("recording_key")
     @classmethod

@@ -34,7 +34,7 @@ from typing import Any
 from media import g711
 from media.recorder import StereoRecorder
 from media.vad import FRAME_MS, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, VadEvent
-from routing.acts import ReplyPart, Speak, Transfer
+from routing.acts import EndCall, ReplyPart, Speak, Transfer
 from routing.policy import Policy
 from storage.calls import FinishedCall, SegmentRecord, TurnRecord
 from transcripts.backchannel import is_backchannel, is_echo
@@ -317,6 +317,18 @@ class CallSession:
 
     # ---- speaking ------------------------------------------------------------------
 
+    def wind_up(self, text: str) -> bool:
+        """Say `text`, then close the line once it was heard (a worker draining past its
+        bound); the call is stored as on any hang-up. False if it is already closing."""
+        if self._state.closing or self._state.now is CallState.ENDED:
+            return False
+        for task in list(self._speaking):
+            task.cancel()
+        self._stop_answer()
+        self._state.to(CallState.CLOSING)  # said in full: no barge-in, no new turn
+        self._speak(_said(text, EndCall()))
+        return True
+
     def _speak(self, parts: AsyncIterator[ReplyPart]) -> None:
         """The greeting or a prompt: said in a task of its own, which a barge-in stops."""
         self._speaking.add(self._spawn(self._reply(parts, None)))
@@ -399,8 +411,9 @@ class CallSession:
             log.exception("call %s: could not close the recording", self.call_sid)
 
 
-async def _said(text: str) -> AsyncIterator[ReplyPart]:
-    yield Speak(text)
+async def _said(text: str, *then: ReplyPart) -> AsyncIterator[ReplyPart]:
+    for part in (Speak(text), *then):
+        yield part
 
 
 def _ms(start: float, end: float) -> float:

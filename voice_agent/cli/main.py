@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on the port (above 1 needs REDIS_URL); SIGTERM drains them",
+    )
 
     replay = sub.add_parser(
         "replay",
@@ -83,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_privacy.add_parsers(sub)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=log_redaction.LOG_FORMAT)
     if args.command not in ("serve", "db"):  # the schema check on every command is no news
         logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command != "serve":  # nor is each request `replay` makes (it says what happened)
@@ -152,19 +156,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
-    from voice_agent.app import create_app
+    from voice_agent.cli.serve import serve
 
     settings.resolved_database_url()  # a URL that cannot work stops here, in one line
-
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        ws_max_size=1 << 20,
-        timeout_graceful_shutdown=5,  # open consoles must not hold a shutdown forever
-    )
+    serve(args.host, args.port, args.workers, settings)
     return 0
 
 

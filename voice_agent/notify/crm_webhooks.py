@@ -4,7 +4,11 @@ attempt logged. `publish` only enqueues, so a slow or dead CRM never delays a ca
 Receivers check `Webhook-Signature: t=<unix ts>,v1=<hex>` where v1 is
 HMAC-SHA256(secret, f"{t}.{raw body}"): the timestamp is signed too, so a captured request
 cannot be replayed later (see `verify_signature`). `Webhook-Id` (the event id) is the same on
-every retry; receivers use it to drop duplicates."""
+every retry; receivers use it to drop duplicates.
+
+A worker shutting down parks what it has not delivered yet (queued, or waiting for a retry)
+in the database; every worker takes parked deliveries up every `resume_every_s` and goes on
+counting their attempts, so a deployment's rolling restart drops no event."""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from storage.webhook_store import EVENTS, Endpoint, WebhookStore
+from storage.webhook_store import EVENTS, Endpoint, Parked, WebhookStore
 
 __all__ = ["EVENTS", "WebhookDispatcher", "sign", "verify_signature"]
 
@@ -101,6 +105,7 @@ class WebhookDispatcher:
         max_attempts: int = 5,
         base_delay_s: float = 1.0,
         timeout_s: float = 5.0,
+        resume_every_s: float = 30.0,
     ) -> None:
         self._store = store
         self._own_http = http is None
@@ -119,6 +124,9 @@ class WebhookDispatcher:
             lambda: asyncio.Semaphore(PER_ENDPOINT_CONCURRENCY)
         )
         self._closed = False
+        self.resume_every_s = resume_every_s
+        self._attempts: dict[asyncio.Task[None], tuple[Endpoint, _Event, int]] = {}
+        self._resumer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start the background worker; call from the running loop (e.g. app lifespan)."""
@@ -126,6 +134,7 @@ class WebhookDispatcher:
             self._loop = asyncio.get_running_loop()
             self._loop_thread = threading.get_ident()
             self._worker = self._loop.create_task(self._run(), name="crm-webhooks")
+            self._resumer = self._loop.create_task(self._resume_parked(), name="crm-parked")
 
     def publish(self, business_id: int, event: str, data: dict[str, Any]) -> str | None:
         """Enqueue an event; returns its id at once. Safe to call from any thread. Errors are
@@ -167,17 +176,56 @@ class WebhookDispatcher:
             await asyncio.gather(*list(self._deliveries), return_exceptions=True)
 
     async def aclose(self, grace_s: float = 5.0) -> None:
-        """Stop accepting events, give pending deliveries `grace_s`, cancel the rest."""
+        """Stop accepting events, give pending deliveries `grace_s`, then park the rest in
+        the database for the other workers (or this one's next start)."""
         self._closed = True
         if self._worker is not None:
+            if self._resumer is not None:
+                self._resumer.cancel()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.drain(), grace_s)
+            unfinished = [self._attempts[t] for t in self._deliveries if t in self._attempts]
             pending = [self._worker, *self._deliveries]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            await self._park(unfinished)
         if self._own_http:
             await self._http.aclose()
+
+    async def _park(self, unfinished: list[tuple[Endpoint, _Event, int]]) -> None:
+        queued: list[_Event] = []
+        while not self._queue.empty():
+            queued.append(self._queue.get_nowait())
+        try:
+            for item in queued:  # never looked up: one parked delivery per endpoint
+                endpoints = await asyncio.to_thread(
+                    self._store.endpoints_for, item.business_id, item.type
+                )
+                unfinished += [(endpoint, item, 0) for endpoint in endpoints]
+            parked = [
+                Parked(e.id, i.business_id, i.id, i.type, i.body, done) for e, i, done in unfinished
+            ]
+            await asyncio.to_thread(self._store.park, parked)
+        except Exception:
+            logger.exception("could not park %d webhook deliveries; they are lost", len(unfinished))
+            return
+        if parked:
+            logger.info("parked %d webhook deliveries for the other workers", len(parked))
+
+    async def _resume_parked(self) -> None:
+        while not self._closed:
+            try:
+                taken = await asyncio.to_thread(self._store.take_parked)
+                for parked in taken:
+                    endpoint = await asyncio.to_thread(self._store.endpoint, parked.endpoint_id)
+                    if endpoint is None:
+                        continue  # removed or turned off since
+                    item = _Event(parked.event_id, parked.event, parked.business_id, parked.body)
+                    self._start_delivery(endpoint, item, parked.attempts_done)
+            except Exception:
+                logger.exception("could not take up parked webhook deliveries")
+            await asyncio.sleep(self.resume_every_s)
 
     async def _run(self) -> None:
         while True:
@@ -187,21 +235,30 @@ class WebhookDispatcher:
                     self._store.endpoints_for, item.business_id, item.type
                 )
                 for endpoint in endpoints:  # one task each: endpoints never wait on each other
-                    task = asyncio.create_task(self._deliver(endpoint, item))
-                    self._deliveries.add(task)
-                    task.add_done_callback(self._delivery_done)
+                    self._start_delivery(endpoint, item, 0)
+            except asyncio.CancelledError:
+                self._queue.put_nowait(item)  # shutting down mid-lookup: aclose parks it
+                raise
             except Exception:
                 logger.exception("could not look up webhook endpoints for %s", item.type)
             finally:
                 self._queue.task_done()
 
+    def _start_delivery(self, endpoint: Endpoint, item: _Event, attempts_done: int) -> None:
+        task = asyncio.create_task(self._deliver(endpoint, item, attempts_done))
+        self._attempts[task] = (endpoint, item, attempts_done)
+        self._deliveries.add(task)
+        task.add_done_callback(self._delivery_done)
+
     def _delivery_done(self, task: asyncio.Task[None]) -> None:
         self._deliveries.discard(task)
+        self._attempts.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             logger.error("webhook delivery crashed", exc_info=task.exception())
 
-    async def _deliver(self, endpoint: Endpoint, item: _Event) -> None:
-        for attempt in range(1, self.max_attempts + 1):
+    async def _deliver(self, endpoint: Endpoint, item: _Event, attempts_done: int = 0) -> None:
+        task = asyncio.current_task()
+        for attempt in range(attempts_done + 1, self.max_attempts + 1):
             status, error = await self._post(endpoint, item)
             delivered = status is not None and 200 <= status < 300
             try:
@@ -219,6 +276,8 @@ class WebhookDispatcher:
                 logger.exception("could not log webhook attempt for %s", item.id)
             if delivered:
                 return
+            if task in self._attempts:  # what a shutdown would park
+                self._attempts[task] = (endpoint, item, attempt)
             if attempt < self.max_attempts:
                 # Exponential backoff with jitter, so retries of many events do not stampede.
                 delay = self.base_delay_s * 2 ** (attempt - 1) * random.uniform(1.0, 1.2)

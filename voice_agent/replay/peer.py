@@ -123,8 +123,15 @@ class TwilioPeer:
 
 
 async def ring(
-    http: httpx.AsyncClient, signer: SignatureChecker, base_url: str, caller: str, line: str
+    http: httpx.AsyncClient,
+    signer: SignatureChecker,
+    base_url: str,
+    caller: str,
+    line: str,
+    via: str | None = None,
 ) -> Ringing:
+    """`via`: post to this base URL (one worker behind a balancer) while signing for
+    `base_url` (the public one), as the balancer would deliver Twilio's request."""
     call_sid = "CA" + secrets.token_hex(16)
     params = {
         "CallSid": call_sid,
@@ -135,8 +142,18 @@ async def ring(
         "Direction": "inbound",
         "ApiVersion": "2010-04-01",
     }
-    twiml = await post_signed(http, signer, f"{base_url.rstrip('/')}/twilio/voice", params)
+    url = f"{base_url.rstrip('/')}/twilio/voice"
+    twiml = await post_signed(http, signer, url, params, via=_moved(url, via))
     return parse_connect(call_sid, params, twiml)
+
+
+def _moved(url: str, base: str | None) -> str | None:
+    """`url` on another host and port (a worker's), same path and query."""
+    if base is None:
+        return None
+    parts = httpx.URL(url)
+    target = httpx.URL(base)
+    return str(parts.copy_with(scheme=target.scheme, host=target.host, port=target.port))
 
 
 def parse_connect(call_sid: str, params: dict[str, str], twiml: str) -> Ringing:
@@ -160,13 +177,19 @@ def parse_connect(call_sid: str, params: dict[str, str], twiml: str) -> Ringing:
 
 @asynccontextmanager
 async def connect_stream(
-    ringing: Ringing, signer: SignatureChecker, fast: bool = False, send_start: bool = True
+    ringing: Ringing,
+    signer: SignatureChecker,
+    fast: bool = False,
+    send_start: bool = True,
+    via: str | None = None,
 ) -> AsyncIterator[TwilioPeer]:
-    """Open the media stream as Twilio would: signed handshake, `connected`, `start`."""
+    """Open the media stream as Twilio would: signed handshake, `connected`, `start`.
+    `via`: connect to this base URL (one worker) instead, signed for the public URL."""
     assert ringing.stream_url, "the webhook did not connect a stream"
     headers = {"X-Twilio-Signature": signer.sign(ringing.stream_url, {})}
     stream_sid = "MZ" + secrets.token_hex(16)
-    async with websockets.connect(ringing.stream_url, additional_headers=headers) as ws:
+    target = _moved(ringing.stream_url, via and via.replace("http", "ws", 1)) or ringing.stream_url
+    async with websockets.connect(target, additional_headers=headers) as ws:
         peer = TwilioPeer(ws, stream_sid, fast)
         listener = asyncio.create_task(peer.listen())
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
@@ -196,9 +219,13 @@ async def connect_stream(
 
 
 async def post_signed(
-    http: httpx.AsyncClient, signer: SignatureChecker, url: str, params: dict[str, str]
+    http: httpx.AsyncClient,
+    signer: SignatureChecker,
+    url: str,
+    params: dict[str, str],
+    via: str | None = None,
 ) -> str:
     headers = {"X-Twilio-Signature": signer.sign(url, params)}
-    response = await http.post(url, data=params, headers=headers)
+    response = await http.post(via or url, data=params, headers=headers)
     response.raise_for_status()
     return response.text
