@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser serve test lint bench clean
+.PHONY: install browser balancer serve test lint bench clean
 
 install: $(STAMP)
 
@@ -23,7 +23,13 @@ browser:
 		&& apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
 		|| echo "chromium is not installed: the browser tests will be skipped"
 
-test: install browser
+# The multi-worker tests put Debian's HAProxy in front of the workers, as deploy/ does.
+balancer:
+	@command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || { [ "$$(id -u)" = 0 ] \
+		&& apt-get update -qq && apt-get install -y -qq --no-install-recommends haproxy >/dev/null; } \
+		|| echo "haproxy is not installed: the multi-worker tests will be skipped"
+
+test: install browser balancer
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q -rs

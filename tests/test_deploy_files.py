@@ -224,7 +224,7 @@ def test_k8s_deployment_probes(k8s: dict[tuple[str, str], dict[str, Any]]) -> No
         agent["livenessProbe"],
         agent["startupProbe"],
     )
-    assert ready["httpGet"]["path"] == "/healthz"
+    assert ready["httpGet"]["path"] == "/readyz"
     assert live["httpGet"]["path"] == "/livez"  # stays 200 while draining
     assert startup["httpGet"]["path"] in ("/livez", "/healthz")
     for probe in (ready, live, startup):
@@ -367,7 +367,7 @@ def test_haproxy_backend_contract() -> None:
     parsed = sections(HAPROXY_CFG.read_text())
     backend, defaults = parsed["backend agents"], parsed["defaults"]
     assert "balance leastconn" in backend
-    assert "option httpchk GET /healthz" in backend
+    assert "option httpchk GET /readyz" in backend
     assert "http-check expect status 200" in backend
     [default_server] = directive(backend, "default-server")
     options = default_server.split()
@@ -419,7 +419,7 @@ def test_haproxy_config_for_local_processes() -> None:
     assert not re.search(r"^# \w+-(begin|end)$", text, re.MULTILINE)
     # Everything else is as deployed.
     assert "balance leastconn" in parsed["backend agents"]
-    assert "option httpchk GET /healthz" in parsed["backend agents"]
+    assert "option httpchk GET /readyz" in parsed["backend agents"]
     assert parsed["defaults"] == sections(HAPROXY_CFG.read_text())["defaults"]
     with pytest.raises(ValueError):
         haproxy_config_for([], bind_port=18080)

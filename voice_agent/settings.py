@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     drain_timeout_s: float = 600.0
     # ...and the worker stays this long after its last call, for a stream whose webhook it
     # answered just before draining (the balancer may still send it here).
-    drain_settle_s: float = 2.0
+    drain_settle_s: float = 5.0
     worker_id: str | None = None  # the `worker` label on /metrics; default host:pid
     # How often each worker looks for calls a dead worker left open (storage/recovery).
     recovery_interval_s: float = 15.0
