@@ -166,9 +166,9 @@ async def look_after_calls(services: Services) -> None:
         return owner_alive(other, services.live.beats.alive)
 
     while True:
-        await services.live.beat(owner, 3 * every_s)  # never raises: Redis trouble is logged
-        for call_sid in list(services.sessions):
-            await services.live.refresh_call(call_sid)
+        # Neither raises: Redis trouble is logged, and each is bounded in time.
+        await services.live.beats.beat(owner, 3 * every_s)
+        await services.live.registry.refresh(list(services.sessions))
         try:
             await asyncio.to_thread(services.calls.touch, *services.sessions)
             done = await asyncio.to_thread(
@@ -179,7 +179,7 @@ async def look_after_calls(services: Services) -> None:
                 owner_quiet=quiet,
             )
             for call_sid in done["calls_closed"]:
-                await services.live.remove_call(call_sid)
+                await services.live.registry.remove(call_sid)
         except Exception as exc:  # the database is down: try again next round
             log.warning("call heartbeat/recovery skipped: %s", type(exc).__name__)
         await asyncio.sleep(every_s)
@@ -284,7 +284,7 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
         except Exception as exc:
             error = str(exc)[:200] or type(exc).__name__
             return JSONResponse({"status": "database unreachable", "error": error}, 503)
-        active = len(await services.live.active_calls())
+        active = len(await services.live.registry.active())
         return JSONResponse({"status": "ok", "active_calls": active})
 
     return app

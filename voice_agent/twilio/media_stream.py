@@ -75,7 +75,7 @@ async def media_stream(ws: WebSocket) -> None:
         return
     info = start.start
     token = info.custom_parameters.get("token", "")
-    if not await services.live.redeem_token(token, info.call_sid):
+    if not await services.live.tokens.redeem(token, info.call_sid):
         log.warning("stream for call %s rejected: missing or used stream token", info.call_sid)
         await ws.close(code=POLICY_VIOLATION, reason="invalid stream token")
         return
@@ -94,7 +94,7 @@ async def media_stream(ws: WebSocket) -> None:
         return
     business, caller_number = context
     bad.label = info.call_sid
-    await services.live.add_call(info.call_sid, {"business_id": business.id})
+    await services.live.registry.add(info.call_sid, {"business_id": business.id})
 
     def publish(event: str, data: dict) -> None:
         services.notifier.publish(business, event, data)
@@ -155,7 +155,7 @@ async def media_stream(ws: WebSocket) -> None:
             )
         finally:
             services.sessions.pop(info.call_sid, None)
-            await services.live.remove_call(info.call_sid)
+            await services.live.registry.remove(info.call_sid)
     await port.hang_up()
 
 

@@ -39,7 +39,7 @@ async def _connect_stream(
     request: Request, services: Services, call_sid: str, **parameters: str
 ) -> VoiceResponse:
     base = _base(request, services)
-    token = await services.live.issue_token(call_sid)
+    token = await services.live.tokens.issue(call_sid)
     reply = VoiceResponse()
     connect = reply.connect(action=f"{base}/twilio/stream-ended")
     stream = connect.stream(url=f"{stream_url(base)}/twilio/media-stream")
@@ -55,7 +55,7 @@ async def incoming_call(request: Request, services: ServicesDep, form: SignedFor
     if not call_sid:
         return Response("CallSid is required", status_code=400)
     reply = VoiceResponse()
-    if caller and not await asyncio.to_thread(services.live.limiter.allow, caller):
+    if caller and not await services.live.limiter.allow(caller):
         log.warning("call %s refused: too many calls from this caller", call_sid)
         reply.say(TOO_MANY)
         reply.hangup()
