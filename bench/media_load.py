@@ -98,11 +98,11 @@ async def snapshots(http: httpx.AsyncClient, urls: list[str], reset: bool) -> li
 
 
 def busy_cores_s() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    """(busy, stolen) CPU seconds of the whole machine so far, from /proc/stat: user to
+    softirq, and the time the hypervisor gave our virtual cores to someone else."""
     fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     hz = os.sysconf("SC_CLK_TCK")
-    idle = fields[3] + fields[4]
-    return (sum(fields) - idle) / hz, sum(fields) / hz
+    return (sum(fields[:3]) + sum(fields[5:7])) / hz, fields[7] / hz
 
 
 def cpu_model() -> str:
@@ -205,7 +205,8 @@ class MediaResult:
     steady: list[Phase]
     client_cores: float
     client_behind_ms: float
-    other_cores: float  # the machine's busy time that was neither the workers nor us
+    busy_cores: float  # the whole machine's, workers and client included
+    stolen_cores: float  # by the hypervisor
     failed: int
     closed_by_server: int
 
@@ -253,7 +254,6 @@ async def media_run(
     stats = [d[2] for d in done]
     client_cpu = sum(s["cpu_s"] for s in stats) + (self2 - self1)
     steady_phases = [phase(a, b, w2 - w1) for a, b in zip(s1, s2, strict=True)]
-    machine_busy = (busy2[0] - busy1[0]) / (w2 - w1)
     return MediaResult(
         n=n,
         connected=sum(c[2] for c in connected),
@@ -261,7 +261,8 @@ async def media_run(
         steady=steady_phases,
         client_cores=client_cpu / (w2 - w1),
         client_behind_ms=max(s["behind_s"] for s in stats) * 1000,
-        other_cores=machine_busy - total(steady_phases).cores - client_cpu / (w2 - w1),
+        busy_cores=(busy2[0] - busy1[0]) / (w2 - w1),
+        stolen_cores=(busy2[1] - busy1[1]) / (w2 - w1),
         failed=sum(s["failed"] for s in stats),
         closed_by_server=sum(s["closed_by_server"] for s in stats),
     )
@@ -289,6 +290,6 @@ def report(r: MediaResult, urls: list[str]) -> str:
     lines += [
         f"  ramp    all workers: {row(total(r.ramp))}",
         f"  client: {r.client_cores:.2f} cores, behind max {r.client_behind_ms:.0f} ms;  "
-        f"rest of the machine: {r.other_cores:.2f} cores",
+        f"whole machine busy {r.busy_cores:.2f} cores (stolen {r.stolen_cores:.2f})",
     ]
     return "\n".join(lines)

@@ -6,7 +6,8 @@ frame is one formatted string, masked in C (websockets' speedups) and written st
 the socket. One timer per process sends every stream's frame for the current 2 ms slot, so
 a thousand streams cost a few hundred wakeups a second, not 50,000; each stream keeps a
 random slot, so frames reach the server spread over the 20 ms as real calls' do. From the
-server it only answers pings and closes; everything else is counted and dropped.
+server it answers pings and closes, and echoes each mark once the agent audio sent before
+it has played (20 ms a frame), as Twilio does; the audio itself is only counted.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class Stream(asyncio.Protocol):
         self.buffer = bytearray()
         self.chunk = self.seq = 0
         self.stopping = False  # we sent our close: the server's is only its answer
+        self.play_until = 0.0  # loop time when the agent audio sent so far has played
+        self.marks: dict[str, asyncio.TimerHandle] = {}  # echoes not yet sent
         # Everything of a media message but its three counters, formatted once.
         self._head = '{"event":"media","sequenceNumber":"'
         self._mid = f'","streamSid":"{self.sid}","media":{{"track":"inbound","chunk":"'
@@ -133,7 +136,9 @@ class Stream(asyncio.Protocol):
             payload = bytes(buf[at : at + n])
             del buf[: at + n]
             self.totals.received_frames += 1
-            if opcode == PING:
+            if opcode == TEXT:
+                self._agent(payload)
+            elif opcode == PING:
                 self._write(client_frame(PONG, payload, self.mask))
             elif opcode == CLOSE:
                 if not self.stopping:
@@ -141,6 +146,27 @@ class Stream(asyncio.Protocol):
                     self._write(client_frame(CLOSE, payload[:2], self.mask))
                 if self.transport is not None:
                     self.transport.close()
+
+    def _agent(self, text: bytes) -> None:
+        """The agent's media, marks and clears: only marks need an answer, when due."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if text.startswith(b'{"event": "media"'):  # every frame the agent sends is 20 ms
+            self.play_until = max(self.play_until, now) + FRAME_S
+            return
+        msg = json.loads(text)
+        if msg.get("event") == "mark":
+            name = msg["mark"]["name"]
+            self.marks[name] = loop.call_at(self.play_until, self._echo, name)
+        elif msg.get("event") == "clear":  # the queued audio is dropped, its marks return
+            self.play_until = now
+            for name, handle in list(self.marks.items()):
+                handle.cancel()
+                self._echo(name)
+
+    def _echo(self, name: str) -> None:
+        self.marks.pop(name, None)
+        self.send_json("mark", mark={"name": name})
 
     # ---- sending ------------------------------------------------------------------
 
