@@ -3,15 +3,20 @@
     python bench/load.py calls  --sweep 1 2 4 8 16     # fixture calls placed together
     python bench/load.py media  --sweep 100 250 500 1000  # silent streams, no transcription
 
-Starts its own server (with its own data dir) unless --url is given. Reports voice-to-voice
-latency (client side), answered turns, the server's CPU use (from /metrics) and how far its
-event loop fell behind real time (the worst scheduling delay it measured)."""
+    # several workers sharing Redis and the database, 4 client processes, streams crossing
+    python bench/load.py media --sweep 1000 --url http://127.0.0.1:8101 \
+        --url http://127.0.0.1:8102 --client-procs 4 --cross
+
+Starts its own server(s) (each with its own data dir) unless --url is given. Calls mode
+reports voice-to-voice latency (client side), answered turns, the server's CPU use (from
+/metrics) and how far its event loop fell behind real time. Media mode: see
+bench/media_load.py."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
+import contextlib
 import json
 import os
 import platform
@@ -21,24 +26,14 @@ import time
 from pathlib import Path
 
 import httpx
-import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.latency import AUDIO, pct, serving  # noqa: E402
-from voice_agent.replay.audio import SILENCE_FRAME  # noqa: E402
+from bench.media_load import machine_line, media_run, metric, report  # noqa: E402
 from voice_agent.replay.calls import place_call  # noqa: E402
-from voice_agent.replay.peer import connect_stream, ring  # noqa: E402
 from voice_agent.settings import Settings  # noqa: E402
-from voice_agent.twilio.signatures import SignatureChecker  # noqa: E402
-
-
-def metric(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return float("nan")
 
 
 async def server_stats(url: str) -> tuple[float, float]:
@@ -109,64 +104,11 @@ async def calls(url: str, token: str, n: int, held_out: bool = False) -> dict:
     }
 
 
-async def media(url: str, token: str, n: int, seconds: float) -> dict:
-    signer = SignatureChecker(token)
-    frame = base64.b64encode(SILENCE_FRAME).decode()
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=50)) as http:
-        ringings = await asyncio.gather(
-            *[ring(http, signer, url, f"+1666{i:07d}", "+15550100200") for i in range(n)]
-        )
-    cpu0, _ = await server_stats(url)
-    await reset_lag(url)
-    before = await metrics_text(url)
-    behind: list[float] = []
-
-    async def stream(r) -> None:  # type: ignore[no-untyped-def]
-        async with connect_stream(r, signer, fast=True) as peer:
-            start = time.perf_counter()
-            for k in range(int(seconds / 0.02)):
-                msg = json.dumps(
-                    {
-                        "event": "media",
-                        "streamSid": peer.stream_sid,
-                        "media": {
-                            "track": "inbound",
-                            "chunk": str(k + 1),
-                            "timestamp": str(k * 20),
-                            "payload": frame,
-                        },
-                    }
-                )
-                try:
-                    await peer.ws.send(msg)
-                except websockets.ConnectionClosed:
-                    return  # the agent hung up on the silent line: that stream is done
-                delay = start + (k + 1) * 0.02 - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                else:
-                    behind.append(-delay)
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*[stream(r) for r in ringings])
-    wall = time.perf_counter() - t0
-    cpu1, lag = await server_stats(url)
-    return {
-        "n": n,
-        "cpu": (cpu1 - cpu0) / wall,
-        "lag_ms": lag * 1000,
-        "client_behind_ms": max(behind, default=0) * 1000,
-        "late": late_share(before, await metrics_text(url)),
-    }
-
-
-async def main_async(args: argparse.Namespace, url: str, token: str) -> None:
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
+async def main_async(args: argparse.Namespace, urls: list[str], token: str) -> None:
+    print(machine_line() + f", Python {platform.python_version()}", flush=True)
     for n in args.sweep:
         if args.mode == "calls":
-            r = await calls(url, token, n, args.held_out)
+            r = await calls(urls[0], token, n, args.held_out)
             print(
                 f"calls={n:>3}  turns={r['turns']:>3} answered={r['answered']:>3} "
                 f"(inside a pause: {r['early']})  "
@@ -176,21 +118,28 @@ async def main_async(args: argparse.Namespace, url: str, token: str) -> None:
                 flush=True,
             )
         else:
-            r = await media(url, token, n, args.seconds)
-            print(
-                f"streams={n:>4}  server cpu={r['cpu']:.2f} cores  loop lag max="
-                f"{r['lag_ms']:.0f} ms  ticks >100 ms late={r['late'] * 100:.1f}%  "
-                f"client behind max={r['client_behind_ms']:.0f} ms",
-                flush=True,
-            )
+            m = await media_run(urls, token, n, args.seconds, args.client_procs, args.cross)
+            print(report(m, urls), flush=True)
+    print(machine_line(), flush=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("mode", choices=["calls", "media"])
     parser.add_argument("--sweep", type=int, nargs="+", default=None)
-    parser.add_argument("--seconds", type=float, default=20.0, help="media mode: stream length")
-    parser.add_argument("--url")
+    parser.add_argument("--seconds", type=float, default=20.0, help="media mode: steady phase")
+    parser.add_argument(
+        "--url", action="append", help="a running worker (repeat for several); media streams "
+        "go round-robin. Without it: --workers servers of our own",
+    )  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, help="servers to start without --url")
+    parser.add_argument(
+        "--cross", action="store_true", help="media mode: each stream to the worker after "
+        "the one that took its webhook (needs workers sharing REDIS_URL and DATABASE_URL)",
+    )  # fmt: skip
+    parser.add_argument("--client-procs", type=int, default=1, help="media mode: client processes")
     parser.add_argument("--held-out", action="store_true", help="calls mode: held-out calls")
     parser.add_argument(
         "--data-dir", type=Path, default=ROOT / "data" / f"load-{secrets.token_hex(3)}"
@@ -200,8 +149,14 @@ def main() -> None:
     os.environ.setdefault("SILENCE_PROMPT_MS", "3600000")  # silent streams are not prompted
     os.environ.setdefault("CALLS_PER_CALLER_LIMIT", "100000")
     settings = Settings(data_dir=args.data_dir)
-    with serving(args.url, args.data_dir) as url:
-        asyncio.run(main_async(args, url, settings.auth_token()))
+    token = settings.auth_token()
+    if not args.url:
+        os.environ.setdefault("TWILIO_AUTH_TOKEN", token)  # one token for all of ours
+    with contextlib.ExitStack() as stack:
+        urls = args.url or [
+            stack.enter_context(serving(None, args.data_dir / f"w{k}")) for k in range(args.workers)
+        ]
+        asyncio.run(main_async(args, urls, token))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ _DECODE = _build_decode_table()
 
 def decode(payload: bytes) -> np.ndarray:
     """mu-law bytes -> int16 PCM samples."""
-    return _DECODE[np.frombuffer(payload, dtype=np.uint8)]
+    # take() rather than fancy indexing: the same lookup at ~half the cost per frame.
+    return _DECODE.take(np.frombuffer(payload, dtype=np.uint8))
 
 
 def encode(pcm: np.ndarray) -> bytes:

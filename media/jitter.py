@@ -25,6 +25,9 @@ class JitterBuffer:
 
     def push(self, chunk: int, payload: bytes) -> list[bytes]:
         """Returns the payloads now ready, in order."""
+        if chunk == self._next and not self._held:  # the usual case: the next, nothing held
+            self._next += 1
+            return [payload]
         if self._next is None:
             self._next = chunk
         if chunk < self._next:

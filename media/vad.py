@@ -41,17 +41,28 @@ class VoiceDetector:
         self._vad = webrtcvad.Vad(aggressiveness)
         self._rate = rate
         self._gate_db = gate_db
+        # The gate compares powers, not decibels: energy = 10*log10(P + 1) with P the mean
+        # square, so "energy - floor >= gate_db" is "P + 1 >= (P_min + 1) * 10^(gate/10)".
+        # Per frame that is one integer dot product, no log and no float copy; the
+        # decibels are worked out only when someone reads level_db.
+        self._gate_ratio = 10.0 ** (gate_db / 10.0) if gate_db is not None else 0.0
         self._floor = _RunningMin(max(1, floor_window_ms // FRAME_MS))
-        self.level_db = 0.0  # the last frame's energy over the noise floor
+        self._power = self._floor_power = 1.0  # the last frame's P + 1, and the floor's
+
+    @property
+    def level_db(self) -> float:
+        """The last frame's energy over the noise floor."""
+        return 10.0 * float(np.log10(self._power)) - 10.0 * float(np.log10(self._floor_power))
 
     def is_speech(self, frame: np.ndarray) -> bool:
-        pcm = frame.astype(np.int16)
+        pcm = frame if frame.dtype == np.int16 else frame.astype(np.int16)
         voiced = self._vad.is_speech(pcm.tobytes(), self._rate)
         if self._gate_db is None:
             return voiced
-        energy = 10.0 * float(np.log10(np.mean(pcm.astype(np.float64) ** 2) + 1.0))
-        self.level_db = energy - self._floor.push(energy)
-        return voiced and self.level_db >= self._gate_db
+        wide = pcm.astype(np.int64)  # int16 squares overflow; their sum is exact in int64
+        self._power = float(wide @ wide) / len(pcm) + 1.0
+        self._floor_power = self._floor.push(self._power)
+        return voiced and self._power >= self._floor_power * self._gate_ratio
 
 
 class _RunningMin:
@@ -62,13 +73,14 @@ class _RunningMin:
         self._window: deque[tuple[int, float]] = deque()  # (index, value), values rising
 
     def push(self, value: float) -> float:
-        while self._window and self._window[-1][1] >= value:
-            self._window.pop()
-        self._window.append((self._count, value))
+        window = self._window
+        while window and window[-1][1] >= value:
+            window.pop()
+        window.append((self._count, value))
         self._count += 1
-        if self._window[0][0] <= self._count - 1 - self._size:
-            self._window.popleft()
-        return self._window[0][1]
+        if window[0][0] <= self._count - 1 - self._size:
+            window.popleft()
+        return window[0][1]
 
 
 @dataclass(frozen=True)

@@ -194,3 +194,53 @@ def test_on_a_hissing_line_the_turn_ends_where_the_words_end(
             ended.append(event)
     assert len(ended) == 1, "one turn: not cut mid-sentence, no turn made of hiss"
     assert words_end_ms - 150 <= ended[0].end_ms <= words_end_ms + 250
+
+
+class DecibelGate:
+    """The gate as it was first written, in decibels (a log per frame): the reference the
+    power-domain gate must agree with frame for frame."""
+
+    def __init__(self, gate_db: float, window: int = 100) -> None:
+        self.vad, self.gate_db, self.window = VoiceDetector(gate_db=None), gate_db, window
+        self.energies: list[float] = []
+        self.level_db = 0.0
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        voiced = self.vad.is_speech(frame)
+        energy = 10.0 * float(np.log10(np.mean(frame.astype(np.float64) ** 2) + 1.0))
+        self.energies.append(energy)
+        self.level_db = energy - min(self.energies[-self.window :])
+        return voiced and self.level_db >= self.gate_db
+
+
+@pytest.mark.parametrize("gate_db", [2.0, 4.0, 8.0])
+@pytest.mark.parametrize(
+    ("name", "dbfs"),
+    [("sink-clogged.wav", -50), ("name-maria.wav", -40), ("yes-correct.wav", None)],
+)
+def test_the_power_gate_decides_as_the_decibel_gate_did(
+    name: str, dbfs: float | None, gate_db: float
+) -> None:
+    from media.wav import read_wav_phone
+
+    words = read_wav_phone(FIXTURES / "audio" / name).astype(np.float64)
+    pcm = np.concatenate([np.zeros(8000), words, np.zeros(16000), words * 0.1, np.zeros(8000)])
+    if dbfs is not None:
+        pcm = pcm + line_noise(len(pcm) / 8000, dbfs, seed=len(name))
+    clipped = np.clip(pcm, -32768, 32767).astype(np.int16)
+    detector, reference = VoiceDetector(gate_db=gate_db), DecibelGate(gate_db)
+    decisions = []
+    for i in range(0, len(clipped) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        frame = clipped[i : i + FRAME_SAMPLES]
+        decisions.append(detector.is_speech(frame))
+        assert decisions[-1] == reference.is_speech(frame), f"frame {i // FRAME_SAMPLES}"
+        assert detector.level_db == pytest.approx(reference.level_db, abs=1e-9)
+    assert any(decisions) and not all(decisions)  # the fixture exercises both ways
+
+
+def test_the_gate_takes_frames_of_any_integer_type_as_int16() -> None:
+    pcm = np.frombuffer((FIXTURES / "vad" / "test-audio-8k.raw").read_bytes(), dtype="<i2")
+    as16, as32 = VoiceDetector(gate_db=4.0), VoiceDetector(gate_db=4.0)
+    for i in range(0, len(pcm) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        frame = pcm[i : i + FRAME_SAMPLES]
+        assert as16.is_speech(frame) == as32.is_speech(frame.astype(np.int32))

@@ -38,8 +38,13 @@ class CallerAudio:
         """One chunk in; for each whole frame it completes, in order, that frame's turn
         event (or None). Lazy: each frame is taken in as the caller asks for the next, so
         whatever the caller does with one frame's event happens before the next frame."""
-        for ready in self._jitter.push(chunk, payload):
-            self._pending += ready
+        ready = self._jitter.push(chunk, payload)
+        if not self._pending and len(ready) == 1 and len(ready[0]) == g711.FRAME_BYTES:
+            # The usual case, one whole frame in order: no copies through _pending.
+            yield self._take(g711.decode(ready[0]))
+            return
+        for piece in ready:
+            self._pending += piece
         while len(self._pending) >= g711.FRAME_BYTES:
             frame = g711.decode(bytes(self._pending[: g711.FRAME_BYTES]))
             del self._pending[: g711.FRAME_BYTES]

@@ -85,10 +85,11 @@ class Media(_Msg):
     media: MediaInfo
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MediaFrame:
     """A checked `media` message as the service uses it. A plain class, not a model: it is
-    made 50 times a second per call."""
+    made 50 times a second per call. Not frozen either: a frozen dataclass's __init__
+    (object.__setattr__ per field) cost 0.8 µs of the ~3 µs a media message took."""
 
     chunk: int
     timestamp: int
@@ -183,25 +184,21 @@ def _media_fast(data: dict) -> MediaFrame | None:
     ~12 µs of the ~15 µs a media message took, which 500 streams cannot afford. Anything
     unusual returns None and goes through the full validation (and its error messages)."""
     body = data.get("media")
-    if not isinstance(body, dict):
+    if type(body) is not dict:
         return None
-    chunk, timestamp, payload = (
-        _int(body.get("chunk")),
-        _int(body.get("timestamp")),
-        body.get("payload"),
-    )
-    track = body.get("track", "inbound")
-    sequence = data.get("sequenceNumber")
-    sequence_number = _int(sequence) if sequence is not None else None
-    stream_sid = data.get("streamSid")
-    if chunk is None or timestamp is None or not isinstance(payload, str) or not payload:
+    chunk, timestamp = _int(body.get("chunk")), _int(body.get("timestamp"))
+    payload, track = body.get("payload"), body.get("track", "inbound")
+    sequence, stream_sid = data.get("sequenceNumber"), data.get("streamSid")
+    sequence_number = None if sequence is None else _int(sequence)
+    if chunk is None or timestamp is None or type(payload) is not str or not payload:
         return None
-    if not isinstance(track, str) or (sequence is not None and sequence_number is None):
+    if type(track) is not str or (sequence is not None and sequence_number is None):
         return None
-    if stream_sid is not None and not isinstance(stream_sid, str):
+    if stream_sid is not None and type(stream_sid) is not str:
         return None
     try:
-        raw = base64.b64decode(payload, validate=True)
+        # b64decode(validate=True) is this call behind a Python wrapper.
+        raw = binascii.a2b_base64(payload, strict_mode=True)
     except (binascii.Error, ValueError):
         return None
     if not raw:
