@@ -51,7 +51,7 @@ async def metrics_text(url: str) -> str:
 def lag_ticks(text: str) -> tuple[float, float]:
     """(20 ms loop ticks so far, of which more than 100 ms late)."""
     total = metric(text, "voice_agent_loop_lag_seconds_count")
-    on_time = metric(text, 'voice_agent_loop_lag_seconds_bucket{le="0.1"}')
+    on_time = metric(text, "voice_agent_loop_lag_seconds_bucket", le="0.1")
     return total, total - on_time
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.wsload import Pacer, Stream, StreamSpec, Totals, open_stream
 from voice_agent.replay.peer import ring
@@ -34,11 +35,16 @@ from voice_agent.twilio.signatures import SignatureChecker
 LATE_S = 0.1
 
 
-def metric(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return float("nan")
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples named `name` whose labels include `labels` (a worker's
+    series carry `worker=...`, which is left out of the match); NaN when there is none."""
+    found = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    ]
+    return sum(found) if found else float("nan")
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class Snapshot:
     @classmethod
     def parse(cls, text: str) -> Snapshot:
         total = metric(text, "voice_agent_loop_lag_seconds_count")
-        on_time = metric(text, f'voice_agent_loop_lag_seconds_bucket{{le="{LATE_S}"}}')
+        on_time = metric(text, "voice_agent_loop_lag_seconds_bucket", le=str(LATE_S))
         return cls(
             metric(text, "process_cpu_seconds_total"),
             total,

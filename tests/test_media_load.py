@@ -30,13 +30,28 @@ def test_client_frames_are_what_a_websocket_server_reads() -> None:
 
 
 METRICS = """\
+# TYPE process_cpu_seconds_total counter
 process_cpu_seconds_total {cpu}
-voice_agent_loop_lag_seconds_bucket{{le="0.05"}} {ok}
-voice_agent_loop_lag_seconds_bucket{{le="0.1"}} {ok}
-voice_agent_loop_lag_seconds_bucket{{le="0.25"}} {all}
-voice_agent_loop_lag_seconds_count {all}
-voice_agent_loop_lag_max_seconds {lag}
+# TYPE voice_agent_loop_lag_seconds histogram
+voice_agent_loop_lag_seconds_bucket{{worker="w1",le="0.05"}} {ok}
+voice_agent_loop_lag_seconds_bucket{{worker="w1",le="0.1"}} {ok}
+voice_agent_loop_lag_seconds_bucket{{worker="w1",le="0.25"}} {all}
+voice_agent_loop_lag_seconds_bucket{{worker="w1",le="+Inf"}} {all}
+voice_agent_loop_lag_seconds_count{{worker="w1"}} {all}
+# TYPE voice_agent_loop_lag_max_seconds gauge
+voice_agent_loop_lag_max_seconds{{worker="w1"}} {lag}
 """
+
+
+def test_a_worker_s_own_metrics_are_read_through_its_worker_label() -> None:
+    from voice_agent.ops.metrics import Metrics
+
+    m = Metrics(worker="w7")
+    for late in (0.001, 0.02, 0.3):
+        m.lag_hist.observe(late)
+    snap = Snapshot.parse(m.render(active_calls=3, transcription_rtf=None).decode())
+    assert (snap.ticks, snap.late) == (3, 1)
+    assert snap.cpu_s >= 0
 
 
 def test_late_ticks_and_cpu_are_counted_per_phase_and_summed_over_workers() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 
 EngineLoader = Callable[[Settings], Engines]
 HEALTH_TIMEOUT_S = 3.0
+IO_THREADS = 32
 
 
 def load_engines(settings: Settings) -> Engines:
@@ -212,6 +214,11 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         log_redaction.install()  # after uvicorn has configured its loggers
+        # asyncio's default is cores + 4 threads (6 here): a few database calls stuck on an
+        # unreachable server would leave none for storing finished calls or the journal.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(IO_THREADS, thread_name_prefix="io")
+        )
         # The schema first: webhooks need it before any model has loaded.
         await asyncio.to_thread(db.upgrade, services.db)
         services.notifier.bind(asyncio.get_running_loop())

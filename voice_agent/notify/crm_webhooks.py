@@ -23,9 +23,11 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -37,7 +39,9 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "Webhook-Signature"
 ID_HEADER = "Webhook-Id"
-PER_ENDPOINT_CONCURRENCY = 4  # one slow CRM can hold only this many connections
+T = TypeVar("T")
+PER_ENDPOINT_CONCURRENCY = 4
+PARK_TIMEOUT_S = 10.0  # one slow CRM can hold only this many connections
 
 
 def _mac(secret: str, timestamp: int, body: bytes) -> str:
@@ -127,6 +131,9 @@ class WebhookDispatcher:
         self.resume_every_s = resume_every_s
         self._attempts: dict[asyncio.Task[None], tuple[Endpoint, _Event, int]] = {}
         self._resumer: asyncio.Task[None] | None = None
+        # Its own threads for the store: with the database unreachable each lookup may hang
+        # until the connection gives up, and those must not use up the threads calls need.
+        self._store_threads = ThreadPoolExecutor(2, thread_name_prefix="crm-webhooks-db")
 
     def start(self) -> None:
         """Start the background worker; call from the running loop (e.g. app lifespan)."""
@@ -189,9 +196,13 @@ class WebhookDispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            await self._park(unfinished)
+            try:  # bounded: a database that stopped answering must not hold the shutdown
+                await asyncio.wait_for(self._park(unfinished), PARK_TIMEOUT_S)
+            except TimeoutError:
+                logger.error("database unreachable: %d webhook deliveries lost", len(unfinished))
         if self._own_http:
             await self._http.aclose()
+        self._store_threads.shutdown(wait=False)
 
     async def _park(self, unfinished: list[tuple[Endpoint, _Event, int]]) -> None:
         queued: list[_Event] = []
@@ -199,14 +210,12 @@ class WebhookDispatcher:
             queued.append(self._queue.get_nowait())
         try:
             for item in queued:  # never looked up: one parked delivery per endpoint
-                endpoints = await asyncio.to_thread(
-                    self._store.endpoints_for, item.business_id, item.type
-                )
+                endpoints = await self._db(self._store.endpoints_for, item.business_id, item.type)
                 unfinished += [(endpoint, item, 0) for endpoint in endpoints]
             parked = [
                 Parked(e.id, i.business_id, i.id, i.type, i.body, done) for e, i, done in unfinished
             ]
-            await asyncio.to_thread(self._store.park, parked)
+            await self._db(self._store.park, parked)
         except Exception:
             logger.exception("could not park %d webhook deliveries; they are lost", len(unfinished))
             return
@@ -216,9 +225,9 @@ class WebhookDispatcher:
     async def _resume_parked(self) -> None:
         while not self._closed:
             try:
-                taken = await asyncio.to_thread(self._store.take_parked)
+                taken = await self._db(self._store.take_parked)
                 for parked in taken:
-                    endpoint = await asyncio.to_thread(self._store.endpoint, parked.endpoint_id)
+                    endpoint = await self._db(self._store.endpoint, parked.endpoint_id)
                     if endpoint is None:
                         continue  # removed or turned off since
                     item = _Event(parked.event_id, parked.event, parked.business_id, parked.body)
@@ -231,9 +240,7 @@ class WebhookDispatcher:
         while True:
             item = await self._queue.get()
             try:
-                endpoints = await asyncio.to_thread(
-                    self._store.endpoints_for, item.business_id, item.type
-                )
+                endpoints = await self._db(self._store.endpoints_for, item.business_id, item.type)
                 for endpoint in endpoints:  # one task each: endpoints never wait on each other
                     self._start_delivery(endpoint, item, 0)
             except asyncio.CancelledError:
@@ -243,6 +250,9 @@ class WebhookDispatcher:
                 logger.exception("could not look up webhook endpoints for %s", item.type)
             finally:
                 self._queue.task_done()
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._store_threads, fn, *args)
 
     def _start_delivery(self, endpoint: Endpoint, item: _Event, attempts_done: int) -> None:
         task = asyncio.create_task(self._deliver(endpoint, item, attempts_done))
@@ -262,7 +272,7 @@ class WebhookDispatcher:
             status, error = await self._post(endpoint, item)
             delivered = status is not None and 200 <= status < 300
             try:
-                await asyncio.to_thread(
+                await self._db(
                     self._store.log_attempt,
                     endpoint.id,
                     item.id,
