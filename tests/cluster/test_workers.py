@@ -228,3 +228,34 @@ async def test_a_rolling_restart_cuts_off_no_call(tmp_path: Path) -> None:
             assert call.status == "completed", p.call_sid
             _, lines = stored(two, p.call_sid)
             assert not any(GOODBYE[:30] in line.text for line in lines)  # none wound up
+
+
+async def test_a_call_outlasting_the_drain_bound_hears_a_goodbye_and_is_stored(
+    tmp_path: Path,
+) -> None:
+    """DRAIN_TIMEOUT_S=1: the caller who is still talking when the bound runs out hears
+    the goodbye in full, the line is closed normally, and the call is stored with what
+    the caller said, as a message so that someone calls back."""
+    with cluster(tmp_path, ["a"], DRAIN_TIMEOUT_S="1") as one:
+        a = one.worker("a")
+        signer = SignatureChecker(TOKEN)
+        async with httpx.AsyncClient(timeout=60) as http:
+            ringing = await ring(http, signer, one.balancer_url, "+15555550701", LINE)
+        async with connect_stream(ringing, signer) as peer:
+            assert await wait_for_answer(peer, TURN_S)
+            turn = await caller_turn(
+                peer, "water-heater.wav", load_turn(AUDIO / "water-heater.wav"), TURN_S
+            )
+            assert turn.latency_ms is not None
+            heard_before = len(peer.agent_frames)
+            a.signal(signal.SIGTERM)
+            await asyncio.wait_for(peer.closed.wait(), TURN_S * 2)  # the caller says nothing more
+            goodbye_frames = len(peer.agent_frames) - heard_before
+        assert peer.close_code == 1000
+        assert goodbye_frames * 0.02 > 2.0  # seconds of the goodbye sentence reached the line
+        assert await asyncio.to_thread(a.wait_exit, 300) == 0
+        call = await eventually_stored(one, ringing.call_sid, {"completed", "interrupted"})
+        assert call.status == "completed" and call.outcome == "message_taken"
+        _, lines = stored(one, ringing.call_sid)
+        assert any(line.speaker == "agent" and GOODBYE[:30] in line.text for line in lines)
+        assert any(line.speaker == "caller" for line in lines)
