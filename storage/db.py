@@ -141,7 +141,12 @@ def _migration_file_lock(engine: Engine) -> Iterator[None]:
     if not database or database == ":memory:" or "mode=memory" in str(engine.url):
         yield
         return
-    with open(f"{database}.migrate-lock", "a") as lock:
+    try:
+        lock = open(f"{database}.migrate-lock", "a")  # noqa: SIM115 - closed below
+    except OSError:  # no such directory, read-only: connecting will say what is wrong
+        yield
+        return
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
