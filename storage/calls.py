@@ -231,6 +231,11 @@ class CallStore:
             call = s.scalar(select(Call).where(Call.call_sid == done.call_sid))
             if call is None:
                 raise LookupError(f"no call {done.call_sid}")
+            if call.ended_at is not None and utc(call.ended_at) == done.ended_at:
+                # This very record is stored already: a finalize that outlived its caller's
+                # wait (the record went to the journal too) and the journal's replay each
+                # store it, in either order, once.
+                return
             started = utc(call.started_at)
             call.stream_sid = done.stream_sid or call.stream_sid
             # A call can have two streams (the agent takes a message after an unanswered

@@ -103,12 +103,16 @@ def test_lines_are_kept_as_said_and_replaced_by_the_final_set(world: World) -> N
         SegmentRecord("agent", greeting.text, 0, 2500, True, "Bluebird Plumbing,"),
         ask,
     ]
-    calls.finalize(
-        FinishedCall(
-            "CAlines", "MZ1", stream_at + timedelta(seconds=5), "answered", stream_at,
-            segments=final, turns=[TurnRecord(0, answered=True)],
-        )
+    record = FinishedCall(
+        "CAlines", "MZ1", stream_at + timedelta(seconds=5), "answered", stream_at,
+        segments=final, turns=[TurnRecord(0, answered=True)], bad_messages=2,
     )  # fmt: skip
+    calls.finalize(record)
+    # The same record again (a late write after its wait timed out, and the journal's
+    # replay of it): stored once, nothing doubled.
+    calls.finalize(record)
+    assert call_row(world, "CAlines").bad_messages == 2
+    assert len(calls.call_json("CAlines")["turns"]) == 1
     assert lines_of(world, "CAlines") == [
         ("agent", "Bluebird Plumbing, how can I help?", 2000, 4500, True, False),
         ("caller", "My sink is clogged.", 5000, 6200, False, False),

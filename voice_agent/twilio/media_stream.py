@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
+FINALIZE_S = 10.0
 
 
 class BadInput:
@@ -249,7 +250,10 @@ async def _finalize(
         twilio.transfers.remember(session.call_sid, business)
     await services.lines.flush()  # no line written live may land after the final record
     try:
-        await asyncio.to_thread(services.calls.finalize, record)
+        # Bounded: a connection to a database that stopped answering can wait for ever;
+        # the record then goes to the journal (finalize stores one record once, so the
+        # late write and the journal's replay cannot store it twice).
+        await asyncio.wait_for(asyncio.to_thread(services.calls.finalize, record), FINALIZE_S)
     except Exception:
         # Nothing is lost: the journal keeps it until the database is back.
         log.exception("call %s: could not store the finished call", session.call_sid)
