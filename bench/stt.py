@@ -50,7 +50,7 @@ def single(audio: list[tuple[str, np.ndarray, str]], threads: int, beam: int, fi
     times, errors = [], []
     for _name, pcm, ref in audio:
         started = time.perf_counter()
-        text = engine.transcribe(phone_to_whisper(pcm))
+        text = engine.transcribe(phone_to_whisper(pcm)).text
         times.append((time.perf_counter() - started) * 1000)
         errors.append(wer(ref, text))
     print(

@@ -24,6 +24,7 @@ from routing.llm_tools import Rejection, parse_arguments, sanitized_arguments, t
 from routing.policy import Policy
 from routing.tools import ReceptionTools
 from storage.profiles import BusinessProfile
+from transcripts.heard import Heard
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,10 @@ class LLMPolicy:
         self._said(text)
         yield Speak(text)
 
-    async def respond(self, caller_text: str) -> AsyncIterator[ReplyPart]:
-        self.history.append({"role": "user", "content": caller_text})
+    async def respond(
+        self, caller_text: str, heard: Heard | None = None
+    ) -> AsyncIterator[ReplyPart]:
+        self.history.append({"role": "user", "content": _as_heard(caller_text, heard)})
         turn = Turn(deadline=_now() + self.turn_timeout_s)
         try:
             async with _closing(self._model_turn(turn)) as parts:
@@ -157,7 +160,7 @@ class LLMPolicy:
             return
         except ModelFailure as exc:
             log.warning("LLM turn failed, the fallback policy answers: %s", exc)
-        async with _closing(self._fallback_turn(caller_text, turn)) as parts:
+        async with _closing(self._fallback_turn(caller_text, turn, heard)) as parts:
             async for part in parts:
                 yield part
 
@@ -300,14 +303,16 @@ class LLMPolicy:
 
     # -- fallback -----------------------------------------------------------------------
 
-    async def _fallback_turn(self, caller_text: str, turn: Turn) -> AsyncIterator[ReplyPart]:
+    async def _fallback_turn(
+        self, caller_text: str, turn: Turn, heard: Heard | None = None
+    ) -> AsyncIterator[ReplyPart]:
         said = ""
         try:
             if turn.spoken.strip():  # the model stopped mid-reply: close its sentence first
                 said = " " if turn.spoken.rstrip()[-1] in ".!?" else "... "
                 yield Speak(said)
             try:
-                async with _closing(self.fallback.respond(caller_text)) as parts:
+                async with _closing(self.fallback.respond(caller_text, heard)) as parts:
                     async for part in parts:
                         said += part.text if isinstance(part, Speak) else ""
                         yield part
@@ -364,3 +369,14 @@ async def _closing(parts: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
         close = getattr(parts, "aclose", None)
         if close is not None:
             await close()
+
+
+def _as_heard(text: str, heard: Heard | None) -> str:
+    """The caller's turn as the model reads it: keyed digits said as such, and the words the
+    recognizer was unsure of named, so the model checks them before it books."""
+    if heard is not None and heard.keyed:
+        return f"(keyed on the phone keypad) {text}"
+    unsure = sorted(heard.unsure()) if heard is not None else []
+    if unsure:
+        return f"{text}\n(speech recognition unsure of: {', '.join(unsure)})"
+    return text

@@ -16,6 +16,7 @@ from routing.profile_answers import answer_question
 from routing.spoken import normalize_address
 from routing.tools import SMS_CONSENT_WORDING, ReceptionTools
 from storage.profiles import BusinessProfile
+from transcripts.heard import Heard
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class LocalPolicy:
         self.note: Note | None = None
         self.awaiting: str | None = None  # what the last question asked for
         self.first_words: str | None = None  # the caller's opening line, for summaries
+        self.heard = Heard("")  # the turn being answered, as the recognizer heard it
 
     async def greet(self) -> AsyncIterator[ReplyPart]:
         p = self.profile
@@ -86,7 +88,10 @@ class LocalPolicy:
             "call you right back. What's your name?"
         )
 
-    async def respond(self, caller_text: str) -> AsyncIterator[ReplyPart]:
+    async def respond(
+        self, caller_text: str, heard: Heard | None = None
+    ) -> AsyncIterator[ReplyPart]:
+        self.heard = heard or Heard(caller_text)
         try:
             parts = await self._decide(caller_text)
         except Exception as exc:  # never silence: the caller hears why and the call goes on

@@ -9,13 +9,16 @@ from typing import Protocol
 from routing.acts import ReplyPart
 from routing.tools import ReceptionTools
 from storage.profiles import BusinessProfile
+from transcripts.heard import Heard
 
 
 class Policy(Protocol):
     def greet(self) -> AsyncIterator[ReplyPart]: ...
 
-    def respond(self, caller_text: str) -> AsyncIterator[ReplyPart]:
-        """The answer to one caller turn. Cancelled if the caller goes on talking."""
+    def respond(self, caller_text: str, heard: Heard | None = None) -> AsyncIterator[ReplyPart]:
+        """The answer to one caller turn. Cancelled if the caller goes on talking.
+        `heard`: the recognizer's view of the same words (how sure of each, or keyed on
+        the keypad), when there is one."""
         ...
 
     def on_silence(self, prompts_so_far: int) -> AsyncIterator[ReplyPart]:

@@ -23,6 +23,7 @@ from media import g711
 from media.resample import phone_to_whisper
 from media.tts import PiperSynthesizer
 from tests.conftest import AUDIO, MANIFEST, RunningServer, ServerThread
+from transcripts.heard import Heard
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent.app import create_app
 from voice_agent.call.session import Engines
@@ -82,7 +83,10 @@ class ScriptedTranscriber:
         texts = turns or {name: turn["text"] for name, turn in MANIFEST["turns"].items()}
         self.turns = [_fixture_turn(AUDIO / name, text) for name, text in texts.items()]
 
-    def transcribe(self, audio: np.ndarray) -> str:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+        return Heard(self._words(audio))
+
+    def _words(self, audio: np.ndarray) -> str:
         x = audio.astype(np.float64)
         norm = float(np.sqrt(np.sum(x**2)))
         if norm < 1e-3:

@@ -63,7 +63,7 @@ class FakeFallback:
     async def greet(self) -> AsyncIterator[ReplyPart]:
         yield Speak("Fallback greeting.")
 
-    async def respond(self, caller_text: str) -> AsyncIterator[ReplyPart]:
+    async def respond(self, caller_text: str, heard=None) -> AsyncIterator[ReplyPart]:  # type: ignore[no-untyped-def]
         self.heard.append(caller_text)
         yield Speak(FALLBACK_TEXT)
 

@@ -481,10 +481,11 @@ async def test_a_recorded_call_is_announced_encrypted_and_complete(
         assert (level[speech_end:end] > 300).sum() * 0.02 > 1, "and answers after"
 
     stt = env.server.services.engines.transcriber
-    said, _ = await stt.transcribe(s[: first_turn * 160, 1].copy())
-    assert "recorded" in said.lower(), said
+    heard, _ = await stt.transcribe(s[: first_turn * 160, 1].copy())
+    assert "recorded" in heard.text.lower(), heard
     start, _, end = recorded.turns[0]
-    caller_text, _ = await stt.transcribe(s[start * 160 : end * 160, 0].copy())
+    caller, _ = await stt.transcribe(s[start * 160 : end * 160, 0].copy())
+    caller_text = caller.text
     assert wer(TEXT["sink-clogged.wav"], caller_text) <= 0.2, caller_text
 
 

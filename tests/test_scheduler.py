@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 
+from transcripts.heard import Heard
 from transcripts.scheduler import SpeculationDropped, TranscriptionScheduler
 
 
@@ -19,14 +20,14 @@ class Recording:
         self.gate = threading.Event()
         self.started = threading.Event()
 
-    def transcribe(self, audio: np.ndarray) -> str:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
         self.started.set()
         self.gate.wait(10)
         n = round(len(audio) / 16000)  # seconds of audio name the job
         if n == 9:
             raise RuntimeError("model exploded")
         self.order.append(n)
-        return f"job {n}"
+        return Heard(f"job {n}")
 
 
 def seconds(n: int) -> np.ndarray:
@@ -44,7 +45,7 @@ async def test_finals_jump_ahead_of_speculative_work_and_cancelled_work_is_skipp
     await asyncio.sleep(0.05)
     dropped.cancel()
     engine.gate.set()
-    assert (await final)[0] == "job 4" and (await guess)[0] == "job 2"
+    assert (await final)[0].text == "job 4" and (await guess)[0].text == "job 2"
     await blocker
     for _ in range(6000):  # the worker reaches the cancelled job right after job 2
         if stt.stats.skipped:
@@ -61,7 +62,7 @@ async def test_an_engine_error_reaches_the_caller_and_the_worker_survives() -> N
     stt = TranscriptionScheduler(engine, workers=1)
     with pytest.raises(RuntimeError, match="exploded"):
         await stt.transcribe(seconds(9))
-    assert (await stt.transcribe(seconds(1)))[0] == "job 1"
+    assert (await stt.transcribe(seconds(1)))[0].text == "job 1"
     stt.close()
 
 
@@ -76,7 +77,7 @@ async def test_a_guess_that_waited_too_long_is_dropped_not_run() -> None:
     with pytest.raises(SpeculationDropped):
         await guess.future
     assert engine.order == [1] and stt.stats.dropped == 1
-    assert (await stt.transcribe(seconds(3)))[0] == "job 3", "finals still run"
+    assert (await stt.transcribe(seconds(3)))[0].text == "job 3", "finals still run"
     stt.close()
 
 
@@ -90,7 +91,7 @@ async def test_a_waiting_guess_whose_turn_ended_goes_with_the_finals() -> None:
     ours.promote()  # the caller stopped: this guess is now someone's final
     final = stt.submit(seconds(4))
     engine.gate.set()
-    assert (await ours.future)[0] == "job 3"
+    assert (await ours.future)[0].text == "job 3"
     await asyncio.gather(blocker, other_guess.future, final.future)
     assert engine.order == [1, 3, 4, 2] and stt.stats.promoted == 1
     stt.close()

@@ -15,6 +15,7 @@ from routing.acts import EndCall, Speak
 from routing.call_facts import CallFacts
 from storage.calls import SegmentRecord
 from tests.conftest import AUDIO
+from transcripts.heard import Heard
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent.call.session import CallSession, Engines
 from voice_agent.call.state import CallState
@@ -29,10 +30,10 @@ class GatedTranscriber:
         self.gate = threading.Event()
         self.heard: list[int] = []
 
-    def transcribe(self, audio: np.ndarray) -> str:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
         self.heard.append(len(audio))
         self.gate.wait(10)
-        return f"words {len(self.heard)}"
+        return Heard(f"words {len(self.heard)}")
 
 
 class Tone:
@@ -50,7 +51,7 @@ class Echo:
     async def greet(self):  # type: ignore[no-untyped-def]
         yield Speak("Hello.")
 
-    async def respond(self, caller_text: str):  # type: ignore[no-untyped-def]
+    async def respond(self, caller_text: str, heard=None):  # type: ignore[no-untyped-def]
         self.said.append(caller_text)
         if "bye" in caller_text.lower():
             yield Speak("Bye.")
@@ -162,7 +163,7 @@ async def test_end_call_waits_until_the_goodbye_was_heard() -> None:
     stt.gate.set()
     session, sent, _policy = make_session(stt)
     stt_says_bye = "Goodbye"
-    stt.transcribe = lambda audio: stt_says_bye  # type: ignore[method-assign]
+    stt.transcribe = lambda audio, prompt=None: Heard(stt_says_bye)  # type: ignore[method-assign]
     await session.start()
     await settle(sent, lambda s: answers_sent(s) == 1)
     echo_marks(session, sent)
@@ -189,8 +190,8 @@ class Scripted:
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def transcribe(self, audio: np.ndarray) -> str:
-        return self.text
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+        return Heard(self.text)
 
 
 class Explainer(Echo):

@@ -1,4 +1,8 @@
-"""Speech-to-text engines. One blocking method; the service runs it in a worker pool."""
+"""Speech-to-text engines. One blocking method; the service runs it in a worker pool.
+
+`prompt` is the call's vocabulary (the business's name, services, streets, towns and
+people: transcripts/vocabulary.py); Whisper reads it as text said just before, which makes
+those spellings likelier without forcing them."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from transcripts.heard import Heard, HeardWord, heard_from_tokens
 from transcripts.words import words
 
 SAMPLE_RATE = 16_000
@@ -18,8 +23,9 @@ FULL_WINDOW_S = 30.0
 
 
 class Transcriber(Protocol):
-    def transcribe(self, audio: np.ndarray) -> str:
-        """Blocking: float32 mono 16 kHz -> text ('' when nothing was said)."""
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+        """Blocking: float32 mono 16 kHz -> what was heard (empty when nothing was said).
+        `prompt`: words this call is likely to hear, or None."""
         ...
 
 
@@ -78,26 +84,40 @@ class WhisperTranscriber:
         )
         self._tokenizer = tokenizer
         self._suppress = get_suppressed_tokens(tokenizer, [-1])
-        prompt_tokens = []
-        if prompt:
-            prompt_tokens = [tokenizer.sot_prev, *tokenizer.encode(" " + prompt.strip())]
-        self._prefix = [*prompt_tokens, *tokenizer.sot_sequence, tokenizer.no_timestamps]
+        self._prefixes: dict[str | None, tuple[int, ...]] = {}
 
-    def transcribe(self, audio: np.ndarray) -> str:
+    def _prefix(self, prompt: str | None) -> tuple[int, ...]:
+        cached = self._prefixes.get(prompt)
+        if cached is not None:
+            return cached
+        tokenizer = self._tokenizer
+        prompt_tokens: list[int] = []
+        if prompt:
+            # Whisper's own limit for the previous text: half of its 448-token context.
+            encoded = tokenizer.encode(" " + prompt.strip())[-223:]
+            prompt_tokens = [tokenizer.sot_prev, *encoded]
+        prefix = (*prompt_tokens, *tokenizer.sot_sequence, tokenizer.no_timestamps)
+        if len(self._prefixes) >= 256:  # one entry per business line in use
+            self._prefixes.clear()
+        self._prefixes[prompt] = prefix
+        return prefix
+
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+        prompt = prompt or self._prompt
         if self.fit_window and len(audio) <= self.fit_max_s * SAMPLE_RATE:
-            text = self._fitted(audio)
-            if text is not None:
+            heard = self._fitted(audio, prompt)
+            if heard is not None:
                 self._count("fitted_turns")
-                return text
+                return heard
             self._count("fallbacks")
         self._count("full_turns")
-        return self._full(audio)
+        return self._full(audio, prompt)
 
     def _count(self, counter: str) -> None:
         with self._count_lock:
             setattr(self, counter, getattr(self, counter) + 1)
 
-    def _fitted(self, audio: np.ndarray) -> str | None:
+    def _fitted(self, audio: np.ndarray, prompt: str | None) -> Heard | None:
         """Greedy decoding over a window just longer than the audio; None when the result
         looks like a repetition loop."""
         lead = np.zeros(int(self.fit_lead_s * SAMPLE_RATE), np.float32)
@@ -107,38 +127,58 @@ class WhisperTranscriber:
         features = np.pad(features, ((0, 0), (0, max(0, frames - features.shape[-1]))))
         encoded = self._model.encode(features[:, :frames])
         seconds = len(audio) / SAMPLE_RATE
+        prefix = list(self._prefix(prompt))
         # A caller says at most ~4 tokens a second; the cap stops a runaway loop early.
-        max_length = min(self._model.max_length, len(self._prefix) + int(seconds * 8) + 8)
+        max_length = min(self._model.max_length, len(prefix) + int(seconds * 8) + 8)
         result = self._model.model.generate(
             encoded,
-            [self._prefix],
+            [prefix],
             beam_size=1,
             max_length=max_length,
             return_scores=True,
+            return_logits_vocab=True,  # each chosen token's probability: a few ms a turn
             return_no_speech_prob=True,
             suppress_blank=True,
             suppress_tokens=self._suppress,
         )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        eot = self._tokenizer.eot
+        tokens = [t for t in result.sequences_ids[0] if t < eot]
         text = self._tokenizer.decode(tokens).strip()
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if tokens else 0.0
         if _not_speech(result.no_speech_prob, avg_logprob):
-            return ""
-        if len(tokens) >= max_length - len(self._prefix) or _looks_looped(text):
+            return Heard("")
+        if len(tokens) >= max_length - len(prefix) or _looks_looped(text):
             return None
-        return text
+        pieces = [
+            (self._tokenizer.decode([t]), _probability(logits, t))
+            for t, logits in zip(result.sequences_ids[0], result.logits[0], strict=False)
+            if t < eot
+        ]
+        return Heard(text, heard_from_tokens(pieces))
 
-    def _full(self, audio: np.ndarray) -> str:
+    def _full(self, audio: np.ndarray, prompt: str | None) -> Heard:
         segments, _info = self._model.transcribe(
             audio,
             language="en",
             beam_size=self._beam_size,
             condition_on_previous_text=False,
-            without_timestamps=True,
-            initial_prompt=self._prompt,
+            word_timestamps=True,  # for the words' probabilities
+            initial_prompt=prompt,
         )
-        kept = [s.text for s in segments if not _not_speech(s.no_speech_prob, s.avg_logprob)]
-        return " ".join(t.strip() for t in kept).strip()
+        kept = [s for s in segments if not _not_speech(s.no_speech_prob, s.avg_logprob)]
+        heard = [
+            HeardWord(w.word.strip(), round(float(w.probability), 3))
+            for s in kept
+            for w in s.words or []
+        ]
+        return Heard(" ".join(s.text.strip() for s in kept).strip(), tuple(heard))
+
+
+def _probability(logits: object, token: int) -> float:
+    """The probability of `token` from one step's vocabulary scores."""
+    scores = np.asarray(logits, dtype=np.float64).ravel()
+    top = scores.max()
+    return float(np.exp(scores[token] - top) / np.exp(scores - top).sum())
 
 
 def _not_speech(no_speech_prob: float, avg_logprob: float) -> bool:

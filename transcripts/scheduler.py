@@ -22,6 +22,7 @@ import numpy as np
 
 from media.resample import PHONE_RATE, phone_to_whisper
 from transcripts.engine import Transcriber
+from transcripts.heard import Heard
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,13 @@ class SpeculationDropped(Exception):
 
 @dataclass(eq=False)
 class Ticket:
-    """One transcription asked for; its future resolves to (text, ms from ask to result)."""
+    """One transcription asked for; its future resolves to (heard, ms from ask to result)."""
 
     pcm: np.ndarray = field(repr=False)
     final: bool
-    future: asyncio.Future[tuple[str, float]]
+    future: asyncio.Future[tuple[Heard, float]]
     loop: asyncio.AbstractEventLoop
+    prompt: str | None = None  # the call's vocabulary
     asked: float = field(default_factory=time.perf_counter)
     state: str = "queued"  # queued, running, done, cancelled, dropped
     _scheduler: TranscriptionScheduler | None = field(default=None, repr=False)
@@ -93,18 +95,20 @@ class TranscriptionScheduler:
         for t in self._threads:
             t.start()
 
-    def submit(self, pcm8k: np.ndarray, final: bool = True) -> Ticket:
+    def submit(self, pcm8k: np.ndarray, final: bool = True, prompt: str | None = None) -> Ticket:
         """Queue int16 8 kHz caller audio; the ticket's future resolves on this loop."""
         loop = asyncio.get_running_loop()
-        ticket = Ticket(pcm8k, final, loop.create_future(), loop, _scheduler=self)
+        ticket = Ticket(pcm8k, final, loop.create_future(), loop, prompt, _scheduler=self)
         with self._cond:
             (self._finals if final else self._guesses).append(ticket)
             self._cond.notify()
         return ticket
 
-    async def transcribe(self, pcm8k: np.ndarray, final: bool = True) -> tuple[str, float]:
-        """int16 8 kHz caller audio -> (text, milliseconds from request to result)."""
-        ticket = self.submit(pcm8k, final)
+    async def transcribe(
+        self, pcm8k: np.ndarray, final: bool = True, prompt: str | None = None
+    ) -> tuple[Heard, float]:
+        """int16 8 kHz caller audio -> (what was heard, milliseconds from request to result)."""
+        ticket = self.submit(pcm8k, final, prompt)
         try:
             return await ticket.future
         except asyncio.CancelledError:
@@ -155,7 +159,9 @@ class TranscriptionScheduler:
                 job.state = "running"
             started = time.perf_counter()
             try:
-                result: str | BaseException = self.engine.transcribe(phone_to_whisper(job.pcm))
+                result: Heard | BaseException = self.engine.transcribe(
+                    phone_to_whisper(job.pcm), job.prompt
+                )
             except Exception as exc:  # a failed transcription must not kill the worker
                 log.exception("transcription failed")
                 result = exc
@@ -176,7 +182,7 @@ class TranscriptionScheduler:
             self._cond.notify_all()
 
 
-def _settle(future: asyncio.Future[tuple[str, float]], result: object, asked: float) -> None:
+def _settle(future: asyncio.Future[tuple[Heard, float]], result: object, asked: float) -> None:
     if future.done():
         return
     if isinstance(result, BaseException):

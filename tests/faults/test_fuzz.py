@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from media import g711
 from storage.calls import FinishedCall
 from tests.test_session import Echo, SentLog, Tone
+from transcripts.heard import Heard
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent.call.session import CallSession, Engines, SessionConfig
 from voice_agent.twilio import protocol as wire
@@ -72,8 +73,8 @@ def test_the_parser_returns_a_message_or_a_protocol_error(frame: str | bytes) ->
 
 
 class Words:
-    def transcribe(self, audio: np.ndarray) -> str:
-        return "a sink is clogged" if len(audio) > 1600 else ""
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+        return Heard("a sink is clogged" if len(audio) > 1600 else "")
 
 
 @st.composite

@@ -8,23 +8,29 @@ import asyncio
 
 from media.vad import SpeechPaused
 from transcripts.completeness import hangover_for
+from transcripts.heard import Heard
 from transcripts.scheduler import Ticket, TranscriptionScheduler
 from voice_agent.call.config import SessionConfig
 from voice_agent.call.inbound import CallerAudio
 
-Transcript = asyncio.Future[tuple[str, float]]
+Transcript = asyncio.Future[tuple[Heard, float]]
 
 
 class EarlyTranscript:
     def __init__(
-        self, transcriber: TranscriptionScheduler, caller: CallerAudio, config: SessionConfig
+        self,
+        transcriber: TranscriptionScheduler,
+        caller: CallerAudio,
+        config: SessionConfig,
+        vocabulary: str | None = None,
     ) -> None:
         self._transcriber, self._caller, self._config = transcriber, caller, config
+        self._vocabulary = vocabulary
         # (end of the paused speech in media ms, its transcription started during the pause)
         self._current: tuple[int, Ticket] | None = None
 
     def start(self, pause: SpeechPaused) -> None:
-        ticket = self._transcriber.submit(pause.audio, final=False)
+        ticket = self._transcriber.submit(pause.audio, final=False, prompt=self._vocabulary)
         self._current = (pause.end_ms, ticket)
         ticket.future.add_done_callback(lambda t: self._adapt_hangover(pause.end_ms, t))
 
@@ -53,7 +59,7 @@ class EarlyTranscript:
             return
         if current[0] != end_ms or not self._caller.in_speech:
             return
-        kind = hangover_for(task.result()[0])
+        kind = hangover_for(task.result()[0].text)
         config = self._config
         self._caller.use_hangover(
             {

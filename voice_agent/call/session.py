@@ -38,6 +38,7 @@ from routing.acts import EndCall, ReplyPart, Speak, Transfer
 from routing.policy import Policy
 from storage.calls import FinishedCall, SegmentRecord, TurnRecord
 from transcripts.backchannel import is_backchannel, is_echo
+from transcripts.heard import Heard
 from transcripts.scheduler import SpeculationDropped
 from voice_agent.call.config import Engines, LineListener, SessionConfig
 from voice_agent.call.early import EarlyTranscript
@@ -64,8 +65,10 @@ class CallSession:
         on_line: LineListener | None = None,
         started_at: datetime | None = None,  # the stream's start: lines' times count from it
         recorder: StereoRecorder | None = None,
+        vocabulary: str | None = None,  # words this business's callers say (a Whisper prompt)
     ) -> None:
         self.call_sid = call_sid
+        self.vocabulary = vocabulary
         self.policy, self.engines = policy, engines
         self.config = config or SessionConfig()
         self._port = port
@@ -81,7 +84,7 @@ class CallSession:
         self._speaker = Speaker(
             engines.synthesizer, port, self.playback, recorder, engines.synth_pool
         )
-        self._early = EarlyTranscript(engines.transcriber, self._caller, self.config)
+        self._early = EarlyTranscript(engines.transcriber, self._caller, self.config, vocabulary)
         self._state = CallStates(call_sid)
         self.caller_segments: list[SegmentRecord] = []
         self.turns: list[TurnRecord] = []
@@ -240,20 +243,21 @@ class CallSession:
         speech: SpeechEnded,
         speech_end: float,
         turn: TurnRecord,
-        early: asyncio.Future[tuple[str, float]] | None,
+        early: asyncio.Future[tuple[Heard, float]] | None,
         cut_off: CutOff | None,
     ) -> None:
         endpointed = time.perf_counter()
         turn.endpoint_ms = _ms(speech_end, endpointed)
-        text: str | None = None
+        heard: Heard | None = None
         if early is not None:
             # Started during the hangover: only what is left of it delays the answer.
             with contextlib.suppress(SpeculationDropped):
-                text, _ = await early
+                heard, _ = await early
             turn.transcribe_ms = _ms(endpointed, time.perf_counter())
-        if text is None:
-            text, _ = await self.engines.transcriber.transcribe(speech.audio)
+        if heard is None:
+            heard = await self._transcribe(speech)
             turn.transcribe_ms = _ms(endpointed, time.perf_counter())
+        text = heard.text
         if not text:
             self._uncommitted = None
             return  # noise that looked like speech; keep listening
@@ -275,7 +279,7 @@ class CallSession:
                 self._state.to(CallState.ANSWERING)
             commit()
 
-        spoken = await self._reply(self.policy.respond(text), first_audio)
+        spoken = await self._reply(self.policy.respond(text, heard), first_audio)
         t = spoken.timing
         if t.first_frame is not None:
             turn.answered = True
@@ -288,9 +292,13 @@ class CallSession:
 
     async def _keep_words(self, speech: SpeechEnded) -> None:
         """Words the caller said that will not be answered as a turn still go on the record."""
-        text, _ = await self.engines.transcriber.transcribe(speech.audio)
+        text = (await self._transcribe(speech)).text
         if text:
             self._add_caller_line(SegmentRecord("caller", text, speech.start_ms, speech.end_ms))
+
+    async def _transcribe(self, speech: SpeechEnded) -> Heard:
+        heard, _ = await self.engines.transcriber.transcribe(speech.audio, prompt=self.vocabulary)
+        return heard
 
     def _add_caller_line(self, segment: SegmentRecord) -> None:
         self.caller_segments.append(segment)
@@ -379,7 +387,7 @@ class CallSession:
         last = joined(self._carry or self._uncommitted, self._caller.last_turn())
         if last is not None and len(last.audio):
             with contextlib.suppress(Exception):
-                text, _ = await self.engines.transcriber.transcribe(last.audio)
+                text = (await self._transcribe(last)).text
                 if text:
                     self.caller_segments.append(
                         SegmentRecord("caller", text, last.start_ms, last.end_ms)
