@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from routing import intents
+from routing import intents, keypad
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
+from routing.booking import MAX_READBACKS, Booking, correction
+from routing.fields import streets_of
+from routing.message import ASK_SAME_NUMBER, Note, callback_step, note_from
 from routing.profile_answers import answer_question
-from routing.spoken import normalize_address
 from routing.tools import SMS_CONSENT_WORDING, ReceptionTools
 from storage.profiles import BusinessProfile
 from transcripts.heard import Heard
@@ -31,23 +32,8 @@ TROUBLE = (
 )
 
 
-@dataclass
-class Booking:
-    problem: str | None = None
-    name: str | None = None
-    address: str | None = None
-    when: str | None = None  # ISO time of the slot the caller accepted
-    time_hint: str | None = None  # words that named a day before we asked ("" once used)
-    alternatives: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Note:
-    reason: str | None = None
-    name: str | None = None
-    callback: str | None = None
-    best_time: str | None = None
-    text: str | None = None  # more than the reason: what a booking had gathered
+# Questions whose answer is a yes, a no or a detail: "that's it" there is not goodbye.
+YES_NO_QUESTIONS = ("confirm", "sms", "msg_callback_check", "spell_name", "spell_street", "fix")
 
 
 class LocalPolicy:
@@ -57,7 +43,9 @@ class LocalPolicy:
         self.note: Note | None = None
         self.awaiting: str | None = None  # what the last question asked for
         self.first_words: str | None = None  # the caller's opening line, for summaries
+        self.streets = streets_of(profile.vocabulary)  # a misheard street is matched to these
         self.heard = Heard("")  # the turn being answered, as the recognizer heard it
+        self._last_question: str | None = None
 
     async def greet(self) -> AsyncIterator[ReplyPart]:
         p = self.profile
@@ -107,13 +95,17 @@ class LocalPolicy:
             yield part
 
     async def _decide(self, text: str) -> list[ReplyPart]:
+        if self.heard.keyed:
+            return await self._keyed(text)
         self.first_words = self.first_words or text
         urgent = intents.emergency(text, self.profile)
         if urgent:
             return await self._hand_off(f"emergency: {urgent}", urgent == "gas smell")
         if intents.has_any(text, intents.PERSON):
             return await self._hand_off("caller asked for a person", False)
-        if self.awaiting in ("confirm", "sms") and not intents.has_any(text, intents.GOODBYE):
+        if self.awaiting in YES_NO_QUESTIONS and (
+            intents.is_yes(text) or not intents.has_any(text, intents.GOODBYE)
+        ):
             return await self._answer_awaited(text)
         if intents.has_any(text, intents.GOODBYE) or (
             self.awaiting == "anything_else" and intents.is_no(text)
@@ -146,29 +138,35 @@ class LocalPolicy:
             )
         if self.awaiting == "anything_else" and intents.is_yes(text):
             return self._ask(None, "Sure, what else can I help with?")
-        return self._ask(None, f"{self._menu()} What can I do for you?")
+        return self._ask(
+            None, f"{keypad.menu(self.profile.name, self._offers())} What can I do for you?"
+        )
 
     async def _answer_awaited(self, text: str) -> list[ReplyPart]:
         b, n = self.booking, self.note
         match self.awaiting:
             case "name" if b:
-                b.name = intents.introduced_name(text) or intents.extract_name(text)
-                if not b.name:
+                if not b.take_name(text, self.heard):
                     return self._ask("name", "Sorry, what name should I put the visit under?")
+                assert b.name
                 return await self._next_for_booking(b, text, f"Thanks, {b.name.split()[0]}.")
             case "address" if b:
-                address = intents.find_address(text) or normalize_address(text)
-                if not any(c.isdigit() for c in address):
+                if not b.take_address(text, self.heard, self.streets):
                     return self._ask("address", "Could you give me the street number and street?")
-                b.address = address
+                return await self._next_for_booking(b, text, "Thank you.")
+            case "spell_name" | "spell_street" if b:
+                b.take_spelling(
+                    self.awaiting.removeprefix("spell_"), text, self.heard, self.streets
+                )
                 return await self._next_for_booking(b, text, "Thank you.")
             case "time" if b:
                 return await self._choose_time(b, text)
             case "confirm" if b:
                 if intents.is_yes(text):
                     return await self._book(b)
-                b.when = None
-                return self._ask("time", "No problem. What day and time would work better?")
+                return await self._correct(b, text)
+            case "fix" if b:
+                return await self._correct(b, text)
             case "sms":
                 agreed = intents.is_yes(text)
                 result = await self._use(self.tools.record_sms_consent, agreed)
@@ -181,15 +179,9 @@ class LocalPolicy:
                 return self._ask("anything_else", f"{reply} {ANYTHING_ELSE}")
             case "msg_name" if n:
                 n.name = intents.extract_name(text) or text.strip(" .")
-                return self._ask(
-                    "msg_callback", "Is the number you're calling from the best one to reach you?"
-                )
-            case "msg_callback" if n:
-                phone = intents.extract_phone(text)
-                n.callback = phone or self.tools.caller_number
-                if not phone and intents.is_no(text):
-                    return self._ask("msg_callback", "What number should we call you back on?")
-                return self._ask("msg_time", "And when is the best time to call you back?")
+                return self._ask("msg_callback", ASK_SAME_NUMBER)
+            case "msg_callback" | "msg_callback_check" if n:
+                return self._ask(*callback_step(n, self.awaiting, text, self.tools.caller_number))
             case "msg_time" if n:
                 n.best_time = text.strip(" .")
                 self._remember()
@@ -212,11 +204,17 @@ class LocalPolicy:
         return await self._new_request(text)
 
     async def _next_for_booking(self, b: Booking, text: str, ack: str) -> list[ReplyPart]:
-        """Take whatever else the caller volunteered, then ask for what is still missing."""
-        b.name = b.name or intents.introduced_name(text)
-        b.address = b.address or intents.find_address(text)
+        """Take whatever else the caller volunteered, check a word the recognizer doubted,
+        then ask for what is still missing."""
+        if not b.name and intents.introduced_name(text):
+            b.take_name(text, self.heard)
+        if not b.address and intents.find_address(text):
+            b.take_address(text, self.heard, self.streets)
         if b.time_hint is None and intents.mentions_day(text):
             b.time_hint = intents.without_address(text)
+        check = self._check(b, ack)
+        if check:
+            return check
         if not b.name:
             return self._ask("name", f"{ack} May I have your name?")
         if not b.address:
@@ -225,6 +223,73 @@ class LocalPolicy:
             hint, b.time_hint = b.time_hint, ""
             return await self._choose_time(b, hint)
         return self._ask("time", f"{ack} When would you like the technician to come by?")
+
+    # ---- the fields, as heard and made right -------------------------------------------
+
+    def _check(self, b: Booking, ack: str) -> list[ReplyPart] | None:
+        question = b.doubt_question()
+        return self._ask(question[0], f"{ack} {question[1]}") if question else None
+
+    def _read_back(self, b: Booking) -> list[ReplyPart]:
+        return self._ask("confirm", b.read_back(self._job(b)))
+
+    async def _correct(self, b: Booking, text: str) -> list[ReplyPart]:
+        """The read-back was wrong: what the caller says replaces that field, and the rest
+        stands. Still wrong after MAX_READBACKS: a person calls back to sort it out."""
+        if b.readbacks >= MAX_READBACKS:
+            return self._booking_to_message(
+                b, "Sorry for the trouble. I'll have someone call you back to confirm."
+            )
+        match correction(text, self.heard):
+            case "address":
+                b.take_address(text, self.heard, self.streets)
+            case "name":
+                b.take_name(text, self.heard)
+            case "time":
+                b.when = None
+                return await self._choose_time(b, text)
+            case "ask_name":
+                return self._ask("name", "Sorry about that. What's the right name?")
+            case "ask_address":
+                return self._ask("address", "Sorry about that. What's the right address?")
+            case "ask_time":
+                b.when = None
+                return self._ask("time", "No problem. What day and time would work better?")
+            case "ask_which":
+                return self._ask(
+                    "fix",
+                    "Sorry about that. What should I change: the name, the address or the time?",
+                )
+        return self._check(b, "Thank you.") or self._read_back(b)
+
+    # ---- the keypad -------------------------------------------------------------------
+
+    async def _keyed(self, keys: str) -> list[ReplyPart]:
+        """Keys pressed on the phone: a call-back number, a ZIP code or a menu choice."""
+        digits = "".join(c for c in keys if c.isdigit())
+        n, phone = self.note, intents.extract_phone(digits)
+        if n is not None and self.awaiting in ("msg_callback", "msg_callback_check") and phone:
+            return self._ask(*callback_step(n, "msg_callback", digits, self.tools.caller_number))
+        if len(digits) == 5:
+            return [Speak(keypad.zip_answer(self.profile.service_area, digits)), *self._repeat()]
+        picked = keypad.choice(self._offers(), digits)
+        if picked and self.awaiting in (None, "anything_else"):
+            if picked == keypad.BOOK:
+                return self._ask(None, "Sure, let's book a visit. What's the problem?")
+            if picked == keypad.PERSON:
+                return await self._hand_off("caller asked for a person", False)
+            self.note = Note(reason="call back")
+            return self._ask("msg_name", "Sure, I'll take a message. May I have your name?")
+        return [Speak("Sorry, I didn't get that entry."), *self._repeat()]
+
+    def _repeat(self) -> list[ReplyPart]:
+        """The question the caller still owes an answer to, asked again."""
+        return [
+            Speak(
+                self._last_question
+                or f"{keypad.menu(self.profile.name, self._offers())} What can I do for you?"
+            )
+        ]
 
     async def _choose_time(self, b: Booking, text: str) -> list[ReplyPart]:
         if b.alternatives and (intents.is_yes(text) or intents.has_any(text, ("first", "earlier"))):
@@ -235,12 +300,8 @@ class LocalPolicy:
         if check.get("unavailable"):
             return self._booking_to_message(b)
         if check["available"]:
-            b.when, b.alternatives = check["time"], []
-            return self._ask(
-                "confirm",
-                f"Let me read that back. {b.name}, at {b.address}, "
-                f"{check['spoken']}, for {self._job(b)}. Is that correct?",
-            )
+            b.when, b.when_spoken, b.alternatives = check["time"], check["spoken"], []
+            return self._read_back(b)
         b.alternatives = check.get("alternatives", [])
         offers = check.get("alternatives_spoken", [])
         if not offers:
@@ -296,44 +357,19 @@ class LocalPolicy:
         self.awaiting = None
         return [Speak(f"{safety}{line}"), Transfer()]
 
-    def _menu(self) -> str:
-        """What the line can do for this business: only what its profile allows."""
-        offers = []
-        if self.tools.can_book:
-            offers.append("book a visit")
-        if self.tools.can_transfer:
-            offers.append("connect you with our on-call dispatcher")
-        offers.append("take a message")
-        if len(offers) == 1:
-            return f"I can take a message and have someone from {self.profile.name} call you back."
-        if len(offers) == 2:
-            return f"I can {offers[0]} or {offers[1]}."
-        return f"I can {', '.join(offers[:-1])}, or {offers[-1]}."
+    def _offers(self) -> list[str]:
+        return keypad.offers(self.tools.can_book, self.tools.can_transfer)
 
-    def _booking_to_message(self, b: Booking) -> list[ReplyPart]:
-        """The booking system can't be reached: what the caller told us becomes a message."""
-        return self._to_message(CANT_BOOK_NOW, b)
+    def _booking_to_message(self, b: Booking, line: str = CANT_BOOK_NOW) -> list[ReplyPart]:
+        """The booking can't be made: what the caller told us becomes a message."""
+        return self._to_message(line, b)
 
     def _to_message(self, line: str, b: Booking | None = None) -> list[ReplyPart]:
-        b = b or self.booking
-        n = self.note or Note()
-        if b is not None:
-            n.reason = n.reason or b.problem
-            n.name = n.name or b.name
-            wanted = b.when or b.time_hint
-            details = [
-                n.reason or "",
-                f"Address: {b.address}." if b.address else "",
-                f"Asked for: {wanted}." if wanted else "",
-            ]
-            n.text = " ".join(x for x in details if x) or None
-        n.reason = n.reason or self.first_words or "call back"
+        n = note_from(self.note or Note(), b or self.booking, self.first_words)
         self.note, self.booking = n, None
         if not n.name:
             return self._ask("msg_name", f"{line} May I have your name?")
-        return self._ask(
-            "msg_callback", f"{line} Is the number you're calling from the best one to reach you?"
-        )
+        return self._ask("msg_callback", f"{line} {ASK_SAME_NUMBER}")
 
     async def _use(self, tool: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
         """A tool off the event loop (they touch the database). A failure the tool did not
@@ -369,6 +405,9 @@ class LocalPolicy:
 
     def _ask(self, awaiting: str | None, text: str) -> list[ReplyPart]:
         self.awaiting = awaiting
+        # The question itself (the last sentence), to ask again after a keypad slip.
+        sentences = [s for s in text.replace("? ", "?|").replace(". ", ".|").split("|") if s]
+        self._last_question = sentences[-1] if awaiting and sentences else None
         return [Speak(text)]
 
 

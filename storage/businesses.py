@@ -47,6 +47,7 @@ def to_profile(b: Business) -> BusinessProfile:
         slot_minutes=b.slot_minutes,
         visits_per_slot=b.visits_per_slot,
         sms_help_text=b.sms_help_text,
+        vocabulary=tuple(b.vocabulary or ()),
     )
 
 

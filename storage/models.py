@@ -66,6 +66,7 @@ class Business(Base):
     recording_retention_days: Mapped[int] = mapped_column(Integer, default=30)
     transcript_retention_days: Mapped[int] = mapped_column(Integer, default=365)
     sms_help_text: Mapped[str | None] = mapped_column(Text)
+    vocabulary: Mapped[list] = mapped_column(JSON, default=list)
 
     dispatchers: Mapped[list[Dispatcher]] = relationship(
         order_by="Dispatcher.id", cascade="all, delete-orphan"

@@ -53,6 +53,10 @@ class BusinessProfile:
     slot_minutes: int = 120
     visits_per_slot: int = 2
     sms_help_text: str | None = None  # the answer to a HELP text; None: a default one
+    # Words its callers say that a recognizer may not know: the streets of its area, town
+    # and brand names (transcripts/vocabulary.py). Streets listed here are also what a
+    # misheard street name is matched against.
+    vocabulary: tuple[str, ...] = ()
 
     def hours_for(self, weekday: int) -> tuple[time, time] | None:
         day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[weekday]
@@ -171,6 +175,7 @@ class ProfileFile(_Strict):
     recording_retention_days: int | None = Field(None, ge=0, le=36500)
     transcript_retention_days: int | None = Field(None, ge=0, le=36500)
     sms_help_text: str | None = Field(None, max_length=1000)
+    vocabulary: list[Text] | None = Field(None, max_length=500)
 
     @field_validator(*NOT_NULL, mode="before")
     @classmethod
@@ -346,4 +351,17 @@ DEMO_PROFILE = {
     ],
     "slot_minutes": 120,
     "visits_per_slot": 2,
+    "vocabulary": [
+        "Oak Street",
+        "Birch Avenue",
+        "Elm Street",
+        "Maple Drive",
+        "Cedar Lane",
+        "Willow Court",
+        "Chestnut Street",
+        "Sycamore Road",
+        "Main Street",
+        "Riverside Drive",
+        "Bluebird",
+    ],
 }

@@ -147,7 +147,8 @@ async def test_billing_question_becomes_a_message_with_callback_details(db: Path
     await conv.say("I have a question about a charge on my last bill.")
     await conv.say("This is James Carter.")
     reply = await conv.say("No, call me at five five five, two two two, three three three three.")
-    assert "best time" in reply
+    assert reply == "I have 5 5 5, 2 2 2, 3 3 3 3. Is that right?", "the number is read back"
+    assert "best time" in await conv.say("Yes, that's it.")
     await conv.say("Please call me back this evening after six.")
     [message] = rows(conv, Message)
     assert message.name == "James Carter" and message.callback_number == "+15552223333"

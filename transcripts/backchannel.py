@@ -7,6 +7,7 @@ the words turn out to be one of these."""
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from transcripts.words import words
 
@@ -70,3 +71,17 @@ def is_echo(text: str, agent_text: str) -> bool:
                 best = max(best, current[j])
         previous = current
     return best >= 0.7 * len(heard)
+
+
+def carries_on(
+    text: str, agent_text: str, unheard: list[str]
+) -> Literal["echo", "backchannel"] | None:
+    """Why the agent should say the rest of what a barge-in cut off instead of answering:
+    the words were its own echo, or the caller listening ("uh-huh" while no question was
+    left unsaid: "yes" over a question still playing is its answer). None: a real turn."""
+    if is_echo(text, agent_text):
+        return "echo"
+    cut = unheard[0] if unheard else ""
+    if cut and not cut.rstrip().endswith("?") and is_backchannel(text):
+        return "backchannel"
+    return None

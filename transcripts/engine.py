@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from transcripts.heard import Heard, HeardWord, heard_from_tokens
+from transcripts.heard import Expect, Heard, HeardWord, heard_from_tokens
 from transcripts.words import words
 
 SAMPLE_RATE = 16_000
@@ -23,9 +23,12 @@ FULL_WINDOW_S = 30.0
 
 
 class Transcriber(Protocol):
-    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+    def transcribe(
+        self, audio: np.ndarray, prompt: str | None = None, expect: Expect | None = None
+    ) -> Heard:
         """Blocking: float32 mono 16 kHz -> what was heard (empty when nothing was said).
-        `prompt`: words this call is likely to hear, or None."""
+        `prompt`: words this call is likely to hear, or None. `expect`: what the agent
+        just asked for; an engine may use it (Heard.letters) or ignore it."""
         ...
 
 
@@ -85,6 +88,7 @@ class WhisperTranscriber:
         self._tokenizer = tokenizer
         self._suppress = get_suppressed_tokens(tokenizer, [-1])
         self._prefixes: dict[str | None, tuple[int, ...]] = {}
+        self._not_letters: list[int] | None = None  # built on first use
 
     def _prefix(self, prompt: str | None) -> tuple[int, ...]:
         cached = self._prefixes.get(prompt)
@@ -102,10 +106,14 @@ class WhisperTranscriber:
         self._prefixes[prompt] = prefix
         return prefix
 
-    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+    def transcribe(
+        self, audio: np.ndarray, prompt: str | None = None, expect: Expect | None = None
+    ) -> Heard:
         prompt = prompt or self._prompt
+        if expect == "digits":
+            prompt = f"{prompt or ''} My number is 555-867-5309.".strip()
         if self.fit_window and len(audio) <= self.fit_max_s * SAMPLE_RATE:
-            heard = self._fitted(audio, prompt)
+            heard = self._fitted(audio, prompt, expect == "letters")
             if heard is not None:
                 self._count("fitted_turns")
                 return heard
@@ -117,7 +125,7 @@ class WhisperTranscriber:
         with self._count_lock:
             setattr(self, counter, getattr(self, counter) + 1)
 
-    def _fitted(self, audio: np.ndarray, prompt: str | None) -> Heard | None:
+    def _fitted(self, audio: np.ndarray, prompt: str | None, letters: bool) -> Heard | None:
         """Greedy decoding over a window just longer than the audio; None when the result
         looks like a repetition loop."""
         lead = np.zeros(int(self.fit_lead_s * SAMPLE_RATE), np.float32)
@@ -154,7 +162,37 @@ class WhisperTranscriber:
             for t, logits in zip(result.sequences_ids[0], result.logits[0], strict=False)
             if t < eot
         ]
-        return Heard(text, heard_from_tokens(pieces))
+        spelled = self._letters(encoded) if letters else None
+        return Heard(text, heard_from_tokens(pieces), letters=spelled)
+
+    def _letters(self, encoded: object) -> str | None:
+        """The audio decoded with every token but capital letters and their separators
+        suppressed: "P-A-T-E-L" where the free decoder wrote "via video"."""
+        if self._not_letters is None:
+            allowed = {
+                i
+                for i in range(self._tokenizer.eot)
+                if re.fullmatch(
+                    r"[A-Z](?:[-.,][A-Z])*[-.,]?|[-.,]", self._tokenizer.decode([i]).strip()
+                )
+            }
+            vocab = self._model.hf_tokenizer.get_vocab_size()
+            self._not_letters = [
+                i for i in range(vocab) if i not in allowed and i != self._tokenizer.eot
+            ]
+        prefix = [self._tokenizer.sot_prev, *self._tokenizer.encode(" P-A-T-E-L.")]
+        prefix += [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
+        result = self._model.model.generate(
+            encoded,
+            [prefix],
+            beam_size=1,
+            max_length=len(prefix) + 40,
+            suppress_blank=False,
+            suppress_tokens=self._not_letters,
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        letters = "".join(c for c in self._tokenizer.decode(tokens) if c.isalpha())
+        return letters or None
 
     def _full(self, audio: np.ndarray, prompt: str | None) -> Heard:
         segments, _info = self._model.transcribe(

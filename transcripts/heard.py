@@ -8,8 +8,12 @@ then nothing is doubted."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from transcripts.words import words as split_words
+
+# What the agent's last question narrows the answer to: a spelling, or a number.
+Expect = Literal["letters", "digits"]
 
 # Below this a word is a guess worth checking with the caller. On the tuning turns (tiny.en,
 # phone line) correct names and streets came out at 0.40-0.99, misheard ones at 0.05-0.45.
@@ -27,6 +31,9 @@ class Heard:
     text: str
     words: tuple[HeardWord, ...] = ()
     keyed: bool = False  # typed on the keypad (DTMF), not spoken: nothing to doubt
+    # The same audio read as letters only ("P-A-T-E-L"), when a spelling was asked for:
+    # a recognizer held to letters hears them far better than one free to hear words.
+    letters: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.text)

@@ -22,7 +22,7 @@ import numpy as np
 
 from media.resample import PHONE_RATE, phone_to_whisper
 from transcripts.engine import Transcriber
-from transcripts.heard import Heard
+from transcripts.heard import Expect, Heard
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class Ticket:
     future: asyncio.Future[tuple[Heard, float]]
     loop: asyncio.AbstractEventLoop
     prompt: str | None = None  # the call's vocabulary
+    expect: Expect | None = None  # what the agent just asked for
     asked: float = field(default_factory=time.perf_counter)
     state: str = "queued"  # queued, running, done, cancelled, dropped
     _scheduler: TranscriptionScheduler | None = field(default=None, repr=False)
@@ -95,20 +96,30 @@ class TranscriptionScheduler:
         for t in self._threads:
             t.start()
 
-    def submit(self, pcm8k: np.ndarray, final: bool = True, prompt: str | None = None) -> Ticket:
+    def submit(
+        self,
+        pcm8k: np.ndarray,
+        final: bool = True,
+        prompt: str | None = None,
+        expect: Expect | None = None,
+    ) -> Ticket:
         """Queue int16 8 kHz caller audio; the ticket's future resolves on this loop."""
         loop = asyncio.get_running_loop()
-        ticket = Ticket(pcm8k, final, loop.create_future(), loop, prompt, _scheduler=self)
+        ticket = Ticket(pcm8k, final, loop.create_future(), loop, prompt, expect, _scheduler=self)
         with self._cond:
             (self._finals if final else self._guesses).append(ticket)
             self._cond.notify()
         return ticket
 
     async def transcribe(
-        self, pcm8k: np.ndarray, final: bool = True, prompt: str | None = None
+        self,
+        pcm8k: np.ndarray,
+        final: bool = True,
+        prompt: str | None = None,
+        expect: Expect | None = None,
     ) -> tuple[Heard, float]:
         """int16 8 kHz caller audio -> (what was heard, milliseconds from request to result)."""
-        ticket = self.submit(pcm8k, final, prompt)
+        ticket = self.submit(pcm8k, final, prompt, expect)
         try:
             return await ticket.future
         except asyncio.CancelledError:
@@ -160,7 +171,7 @@ class TranscriptionScheduler:
             started = time.perf_counter()
             try:
                 result: Heard | BaseException = self.engine.transcribe(
-                    phone_to_whisper(job.pcm), job.prompt
+                    phone_to_whisper(job.pcm), job.prompt, job.expect
                 )
             except Exception as exc:  # a failed transcription must not kill the worker
                 log.exception("transcription failed")

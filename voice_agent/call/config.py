@@ -26,6 +26,8 @@ class SessionConfig:
     long_hangover_ms: int = 900  # ...or as half an address or phone number
     # No frames at all (a stalled or half-dead stream) counts as a quiet line by the clock.
     watchdog_s: float = 0.25
+    # Keys pressed make one entry, ended by '#' or by this long without a key.
+    keypad_gap_s: float = 3.0
 
 
 @dataclass

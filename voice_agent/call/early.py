@@ -8,7 +8,7 @@ import asyncio
 
 from media.vad import SpeechPaused
 from transcripts.completeness import hangover_for
-from transcripts.heard import Heard
+from transcripts.heard import Expect, Heard
 from transcripts.scheduler import Ticket, TranscriptionScheduler
 from voice_agent.call.config import SessionConfig
 from voice_agent.call.inbound import CallerAudio
@@ -29,8 +29,10 @@ class EarlyTranscript:
         # (end of the paused speech in media ms, its transcription started during the pause)
         self._current: tuple[int, Ticket] | None = None
 
-    def start(self, pause: SpeechPaused) -> None:
-        ticket = self._transcriber.submit(pause.audio, final=False, prompt=self._vocabulary)
+    def start(self, pause: SpeechPaused, expect: Expect | None = None) -> None:
+        ticket = self._transcriber.submit(
+            pause.audio, final=False, prompt=self._vocabulary, expect=expect
+        )
         self._current = (pause.end_ms, ticket)
         ticket.future.add_done_callback(lambda t: self._adapt_hangover(pause.end_ms, t))
 

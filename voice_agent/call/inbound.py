@@ -8,6 +8,8 @@ media time (frames), so replayed audio behaves as live audio does.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Iterator
 
@@ -17,6 +19,8 @@ from media import g711
 from media.jitter import JitterBuffer
 from media.recorder import StereoRecorder
 from media.vad import Endpointer, EndpointerConfig, SpeechEnded, VadEvent, VoiceDetector
+
+log = logging.getLogger(__name__)
 
 
 class CallerAudio:
@@ -83,6 +87,18 @@ class CallerAudio:
         for ready in self._jitter.flush():
             self._pending += ready
         return bytes(self._pending[: len(self._pending) // g711.FRAME_BYTES * g711.FRAME_BYTES])
+
+    async def close_recording(self, call_sid: str) -> None:
+        """The last frames the jitter buffer held go on the record too; then it is sealed.
+        Agent audio still queued at the line when the stream ended was not heard: dropped."""
+        if self._recorder is None:
+            return
+        try:
+            if tail := self.held_back():
+                self._recorder.caller_frame(g711.decode(tail))
+            await asyncio.to_thread(self._recorder.close)
+        except Exception:
+            log.exception("call %s: could not close the recording", call_sid)
 
     def last_turn(self) -> SpeechEnded | None:
         """The stream ended mid-turn (the caller hung up talking): that turn, closed now."""

@@ -1,22 +1,20 @@
 """One phone call, top to bottom: caller audio -> turns -> policy -> speech out.
 
-The core knows the line only as an AudioPort (ports.py), and the line drives it with plain
-calls: on_audio, on_mark, finish. The call's states and their changes are in state.py.
-Whisper and piper run in worker threads; per frame, the event loop does a table lookup and
-one webrtcvad call.
+The core knows the line only as an AudioPort (ports.py); the line drives it with plain
+calls: on_audio, on_mark, on_dtmf, finish. States and their changes: state.py. Whisper and
+piper run in worker threads; per frame, the loop does a table lookup and a webrtcvad call.
 
-    on_audio(chunk, payload) -> CallerAudio: jitter -> mu-law decode -> VAD -> endpointer
-        SpeechStarted while THINKING or RESUMING          -> drop that answer, keep the audio
-        voiced long enough while the agent's audio is out -> barge-in: port.clear(), the
-                                                             speech tasks cancelled
-        SpeechPaused  -> transcribe early (EarlyTranscript): the hangover fits the words
-        SpeechEnded   -> THINKING, the answer task: transcribe (shared pool) -> policy.respond
-            -> ANSWERING: Speaker, sentence by sentence -> port.play, port.mark
-            (a barge-in that was an echo or an "uh-huh" -> RESUMING: the rest is said)
-        a quiet line after the agent spoke                -> policy.on_silence
-    on_mark(name) -> Playback: what the caller heard
-    recorder (only when the business records calls): every inbound frame and every sentence
-        sent, on one stereo timeline; barge-in clears what the caller never heard
+    on_audio -> CallerAudio: jitter -> mu-law decode -> VAD -> endpointer
+        SpeechStarted while THINKING or RESUMING -> drop that answer, keep the audio
+        voiced long enough while the agent talks -> barge-in: port.clear(), speech cancelled
+        SpeechPaused -> transcribe early (Hearing): the hangover fits the words
+        SpeechEnded  -> THINKING: transcribe (shared pool) -> policy.respond -> ANSWERING:
+            Speaker, sentence by sentence -> port.play, port.mark (an echo or an "uh-huh"
+            that cut the agent off -> RESUMING: the rest is said)
+        a quiet line after the agent spoke (QuietLine) -> policy.on_silence
+    on_dtmf -> keypad entries, answered as turns; on_mark -> Playback: what was heard
+    recorder (only when the business records calls): inbound frames and sentences sent on
+        one stereo timeline; barge-in clears what the caller never heard
     EndCall / Transfer said -> CLOSING -> port.hang_up() once the last words were heard
     finish() -> ENDED: the record, with the outcome policy.finish_call settles
 """
@@ -31,20 +29,21 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from media import g711
 from media.recorder import StereoRecorder
-from media.vad import FRAME_MS, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, VadEvent
+from media.vad import SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, VadEvent
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
 from routing.policy import Policy
 from storage.calls import FinishedCall, SegmentRecord, TurnRecord
-from transcripts.backchannel import is_backchannel, is_echo
+from transcripts.backchannel import carries_on
 from transcripts.heard import Heard
 from transcripts.scheduler import SpeculationDropped
 from voice_agent.call.config import Engines, LineListener, SessionConfig
-from voice_agent.call.early import EarlyTranscript
+from voice_agent.call.hearing import Hearing
 from voice_agent.call.inbound import CallerAudio, joined
+from voice_agent.call.keypad import KeypadEntry
 from voice_agent.call.playback import CutOff, Playback
 from voice_agent.call.ports import AudioPort
+from voice_agent.call.quiet_line import QuietLine
 from voice_agent.call.speaker import Speaker, Spoken
 from voice_agent.call.state import CallState, CallStates
 
@@ -68,23 +67,18 @@ class CallSession:
         vocabulary: str | None = None,  # words this business's callers say (a Whisper prompt)
     ) -> None:
         self.call_sid = call_sid
-        self.vocabulary = vocabulary
         self.policy, self.engines = policy, engines
         self.config = config or SessionConfig()
         self._port = port
         self._on_line = on_line or (lambda _segment: None)
         self.recorder = recorder  # None: nothing of the call's audio reaches the disk
-        self._caller = CallerAudio(
-            self.config.vad_aggressiveness,
-            self.config.endpointer,
-            recorder,
-            self.config.vad_gate_db,
-        )
+        c = self.config
+        self._caller = CallerAudio(c.vad_aggressiveness, c.endpointer, recorder, c.vad_gate_db)
         self.playback = Playback()
         self._speaker = Speaker(
             engines.synthesizer, port, self.playback, recorder, engines.synth_pool
         )
-        self._early = EarlyTranscript(engines.transcriber, self._caller, self.config, vocabulary)
+        self._hearing = Hearing(engines.transcriber, self._caller, self.config, vocabulary)
         self._state = CallStates(call_sid)
         self.caller_segments: list[SegmentRecord] = []
         self.turns: list[TurnRecord] = []
@@ -95,13 +89,23 @@ class CallSession:
         self._uncommitted: SpeechEnded | None = None
         self._carry: SpeechEnded | None = None
         self._cut_off: CutOff | None = None  # the barge-in of the caller's current speech
-        self._quiet_ms = 0
-        self._silence_prompts = 0
-        self._last_media_wall = time.monotonic()
+        self._quiet = QuietLine(
+            call_sid,
+            self.config.silence_prompt_ms,
+            self.config.watchdog_s,
+            self.playback,
+            busy=lambda: (
+                self._caller.in_speech
+                or self.playback.speaking
+                or self._state.now is not CallState.LISTENING
+            ),
+            prompt=lambda prompts: self._speak(self.policy.on_silence(prompts)),
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._keeping: set[asyncio.Task[Any]] = set()  # words to store: finished, not cancelled
         self.transferred = False
         self.started_at = started_at or datetime.now(UTC)
+        self._keypad = KeypadEntry(self.config.keypad_gap_s, self._keys_done)
 
     @property
     def state(self) -> CallState:
@@ -121,11 +125,11 @@ class CallSession:
 
     async def start(self, opening: AsyncIterator[ReplyPart] | None = None) -> None:
         self._speak(opening or self.policy.greet())
-        self._spawn(self._watchdog())
+        self._spawn(self._quiet.watchdog())
 
     def on_audio(self, chunk: int, payload: bytes) -> None:
         """Caller audio: mu-law 8 kHz, numbered by the line (in order, normally 20 ms each)."""
-        self._last_media_wall = time.monotonic()
+        self._quiet.media()
         for event in self._caller.frames(chunk, payload):
             self._on_frame(event)
 
@@ -137,11 +141,11 @@ class CallSession:
         if isinstance(event, SpeechStarted):
             self._on_speech_started()
         elif isinstance(event, SpeechPaused):
-            self._early.drop()
+            self._hearing.early.drop()
             if not self._state.closing and self._carry is None:
-                self._early.start(event)  # the hangover adapts to the words so far
+                self._hearing.paused(event)
         elif isinstance(event, SpeechResumed):
-            self._early.drop()
+            self._hearing.early.drop()
         elif isinstance(event, SpeechEnded):
             self._on_speech_ended(event)
         if (
@@ -151,10 +155,10 @@ class CallSession:
             and self._caller.voiced_ms >= self.config.barge_in_ms
         ):
             self._barge_in()
-        self._watch_silence()
+        self._quiet.tick()
 
     def _on_speech_started(self) -> None:
-        self._quiet_ms, self._silence_prompts = 0, 0
+        self._quiet.caller_active()
         if self._state.droppable:
             # The caller went on before we answered: drop that answer, keep the audio.
             self._stop_answer()
@@ -163,10 +167,10 @@ class CallSession:
     def _on_speech_ended(self, event: SpeechEnded) -> None:
         cut_off, self._cut_off = self._cut_off, None
         if self._state.closing or (self.playback.speaking and cut_off is None):
-            self._early.drop()
+            self._hearing.early.drop()
             return  # a cough or "uh-huh" under the agent's speech: not a turn
         # The transcript started in the pause is this turn's if it is of the same audio.
-        early = self._early.take(event.end_ms, usable=self._carry is None)
+        early = self._hearing.early.take(event.end_ms, usable=self._carry is None)
         carry, self._carry = self._carry, None
         if carry is not None and event.end_ms - carry.start_ms > self.config.endpointer.max_turn_ms:
             # A caller who keeps going on (or a stream flooding speech) makes no endless turn:
@@ -204,30 +208,35 @@ class CallSession:
         if self._state.answering:
             self._state.to(CallState.LISTENING)
 
-    async def _watchdog(self) -> None:
-        """What frames cannot tell: a stream that sends nothing is still a quiet line (so
-        the caller is prompted and the call ends), and marks the line never echoes stop
-        holding the agent in 'speaking' once their audio must have played."""
-        period = self.config.watchdog_s
-        while True:
-            await asyncio.sleep(period)
-            now = time.monotonic()
-            if self.playback.expire(now):
-                log.warning("call %s: marks not echoed in time; taken as played", self.call_sid)
-            if now - self._last_media_wall >= 2 * period:  # frames stopped: the clock counts
-                self._watch_silence(int(period * 1000))
+    # ---- keypad --------------------------------------------------------------------
 
-    def _watch_silence(self, elapsed_ms: int = FRAME_MS) -> None:
-        busy = (
-            self._caller.in_speech
-            or self.playback.speaking
-            or self._state.now is not CallState.LISTENING
-        )
-        self._quiet_ms = 0 if busy else self._quiet_ms + elapsed_ms
-        if self._quiet_ms >= self.config.silence_prompt_ms:
-            self._quiet_ms = 0
-            prompts, self._silence_prompts = self._silence_prompts, self._silence_prompts + 1
-            self._speak(self.policy.on_silence(prompts))
+    def on_dtmf(self, key: str) -> None:
+        """A key pressed: entries (keypad.py) are answered as turns. A key pressed while the
+        agent talks stops it, as in any phone menu."""
+        if self._state.closing:
+            return
+        self._quiet.caller_active()
+        if self.playback.speaking:
+            self._barge_in()
+            self._cut_off = None  # keys are not speech: nothing to tell apart from an echo
+        self._keypad.press(key)
+
+    def _keys_done(self, keys: str) -> None:
+        if not self._state.closing:
+            self._stop_answer()  # an answer to what was said before is replaced
+            self._state.to(CallState.THINKING)
+            self._answer_task = self._spawn(self._then_listen(self._answer_keys(keys)))
+
+    async def _answer_keys(self, keys: str) -> None:
+        entered, at = time.perf_counter(), self._caller.now_ms
+        turn = TurnRecord(index=len(self.turns) + 1)
+        self.turns.append(turn)
+        self._add_caller_line(SegmentRecord("caller", f"(keypad) {keys}", at, at))
+        keyed = Heard(keys, keyed=True)
+        spoken = await self._reply(self.policy.respond(keys, keyed), self._answering)
+        if spoken.timing.first_frame is not None:
+            turn.answered = True
+            turn.latency_ms = _ms(entered, spoken.timing.first_frame)
 
     # ---- answering -----------------------------------------------------------------
 
@@ -255,7 +264,7 @@ class CallSession:
                 heard, _ = await early
             turn.transcribe_ms = _ms(endpointed, time.perf_counter())
         if heard is None:
-            heard = await self._transcribe(speech)
+            heard = await self._hearing.transcribe(speech)
             turn.transcribe_ms = _ms(endpointed, time.perf_counter())
         text = heard.text
         if not text:
@@ -274,10 +283,8 @@ class CallSession:
             self._add_caller_line(SegmentRecord("caller", text, speech.start_ms, speech.end_ms))
 
         def first_audio() -> None:
-            # From the first sound of the answer on, the caller's words are on the record.
-            if self._state.now is CallState.THINKING:
-                self._state.to(CallState.ANSWERING)
-            commit()
+            self._answering()
+            commit()  # from the first sound of the answer on, the words are on the record
 
         spoken = await self._reply(self.policy.respond(text, heard), first_audio)
         t = spoken.timing
@@ -290,15 +297,14 @@ class CallSession:
         elif not committed:
             commit()  # the policy chose silence (or failed): the words still count
 
+    def _answering(self) -> None:
+        if self._state.now is CallState.THINKING:
+            self._state.to(CallState.ANSWERING)
+
     async def _keep_words(self, speech: SpeechEnded) -> None:
         """Words the caller said that will not be answered as a turn still go on the record."""
-        text = (await self._transcribe(speech)).text
-        if text:
-            self._add_caller_line(SegmentRecord("caller", text, speech.start_ms, speech.end_ms))
-
-    async def _transcribe(self, speech: SpeechEnded) -> Heard:
-        heard, _ = await self.engines.transcriber.transcribe(speech.audio, prompt=self.vocabulary)
-        return heard
+        if line := await self._hearing.line(speech):
+            self._add_caller_line(line)
 
     def _add_caller_line(self, segment: SegmentRecord) -> None:
         self.caller_segments.append(segment)
@@ -307,16 +313,14 @@ class CallSession:
     async def _carry_on(self, cut_off: CutOff, text: str, speech: SpeechEnded) -> bool:
         """After a barge-in that was the agent's own echo, or the caller just listening
         ("uh-huh" while no question was left unsaid): say the rest instead of answering."""
-        echo = is_echo(text, cut_off.agent_text)
-        # "Yes" said over a question still playing is its answer, not listening.
-        cut = cut_off.unheard[0] if cut_off.unheard else ""
-        listening = bool(cut) and not cut.rstrip().endswith("?") and is_backchannel(text)
-        if not echo and not listening:
+        why = carries_on(text, cut_off.agent_text, cut_off.unheard)
+        if why is None:
             return False
+        echo = why == "echo"
         self._uncommitted = None
         if not echo:  # the caller's words are on the record; an echo is not the caller
             self._add_caller_line(SegmentRecord("caller", text, speech.start_ms, speech.end_ms))
-        log.info("call %s: %s, carrying on", self.call_sid, "echo" if echo else "backchannel")
+        log.info("call %s: %s, carrying on", self.call_sid, why)
         if cut_off.unheard:
             if self._state.now is CallState.THINKING:
                 self._state.to(CallState.RESUMING)
@@ -350,6 +354,7 @@ class CallSession:
         spoken = await self._speaker.say(parts, self._caller.now_ms, before_first_audio)
         line = self.playback.last_segment() if spoken.said_anything else None
         if line is not None:
+            self._hearing.last_said = line.text
             self._on_line(line)
         if spoken.control is not None:
             self._state.to(CallState.CLOSING)
@@ -379,19 +384,17 @@ class CallSession:
         transcribed: the last words of a call are often the important ones. The line's
         own facts (bad messages, the stream's id) go on the record as given."""
         self._state.to(CallState.ENDED)
-        self._early.drop()
+        self._hearing.early.drop()
+        if keys := self._keypad.close():  # keyed, then the caller hung up: still on record
+            at = self._caller.now_ms
+            self.caller_segments.append(SegmentRecord("caller", f"(keypad) {keys}", at, at))
         for task in self._tasks - self._keeping:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._close_recorder(self._caller.held_back())
+        await self._caller.close_recording(self.call_sid)
         last = joined(self._carry or self._uncommitted, self._caller.last_turn())
-        if last is not None and len(last.audio):
-            with contextlib.suppress(Exception):
-                text = (await self._transcribe(last)).text
-                if text:
-                    self.caller_segments.append(
-                        SegmentRecord("caller", text, last.start_ms, last.end_ms)
-                    )
+        if line := await self._hearing.line(last):
+            self.caller_segments.append(line)
         segments = sorted(self.caller_segments + self.playback.segments(), key=lambda s: s.start_ms)
         return FinishedCall(
             call_sid=self.call_sid,
@@ -405,18 +408,6 @@ class CallSession:
             segments=segments,
             turns=self.turns,
         )
-
-    async def _close_recorder(self, tail: bytes) -> None:
-        """The last frames the jitter buffer held go on the record too; then it is sealed.
-        Agent audio still queued at the line when the stream ended was not heard: dropped."""
-        if self.recorder is None:
-            return
-        try:
-            if tail:
-                self.recorder.caller_frame(g711.decode(tail))
-            await asyncio.to_thread(self.recorder.close)
-        except Exception:
-            log.exception("call %s: could not close the recording", self.call_sid)
 
 
 async def _said(text: str, *then: ReplyPart) -> AsyncIterator[ReplyPart]:

@@ -21,6 +21,7 @@ from routing.tools import ReceptionTools
 from storage.calls import SegmentRecord
 from storage.profiles import BusinessProfile
 from storage.recordings import EncryptedWriter
+from transcripts.vocabulary import vocabulary_prompt
 from voice_agent.call.session import CallSession
 from voice_agent.services import Services
 from voice_agent.twilio import protocol as wire
@@ -141,6 +142,7 @@ async def media_stream(ws: WebSocket) -> None:
         recorder=StereoRecorder(writer, background=True) if writer is not None else None,
         on_line=on_line,
         started_at=started_at,
+        vocabulary=business_vocabulary(business),
     )
     services.sessions[info.call_sid] = session
     try:
@@ -158,6 +160,17 @@ async def media_stream(ws: WebSocket) -> None:
             services.sessions.pop(info.call_sid, None)
             await services.live.registry.remove(info.call_sid)
     await port.hang_up()
+
+
+def business_vocabulary(business: BusinessProfile) -> str:
+    """What this business's callers are likely to say, for the recognizer's prompt."""
+    return vocabulary_prompt(
+        business.name,
+        services=[s.name for s in business.services],
+        places=[a for a in business.service_area if not a.isdigit()],
+        people=[d.name for d in business.dispatchers],
+        extra=business.vocabulary,
+    )
 
 
 async def _recording_writer(
@@ -218,7 +231,7 @@ async def _receive(ws: WebSocket, session: CallSession, bad: BadInput) -> None:
                 case wire.Mark(mark=m):
                     session.on_mark(m.name)
                 case wire.Dtmf(dtmf=d):
-                    log.info("call %s: DTMF %s", session.call_sid, d.digit)
+                    session.on_dtmf(d.digit)
                 case wire.Stop():
                     return
                 case _:

@@ -112,7 +112,7 @@ class Mark(_Msg):
 
 class DtmfInfo(_Msg):
     track: str = "inbound_track"
-    digit: str
+    digit: str = Field(pattern=r"^[0-9*#A-Da-d]$")  # one key of a phone's keypad
 
 
 class Dtmf(_Msg):
