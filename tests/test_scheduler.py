@@ -20,7 +20,7 @@ class Recording:
         self.gate = threading.Event()
         self.started = threading.Event()
 
-    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None, expect=None) -> Heard:  # type: ignore[no-untyped-def]
         self.started.set()
         self.gate.wait(10)
         n = round(len(audio) / 16000)  # seconds of audio name the job

@@ -30,7 +30,7 @@ class GatedTranscriber:
         self.gate = threading.Event()
         self.heard: list[int] = []
 
-    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None, expect=None) -> Heard:  # type: ignore[no-untyped-def]
         self.heard.append(len(audio))
         self.gate.wait(10)
         return Heard(f"words {len(self.heard)}")
@@ -163,7 +163,7 @@ async def test_end_call_waits_until_the_goodbye_was_heard() -> None:
     stt.gate.set()
     session, sent, _policy = make_session(stt)
     stt_says_bye = "Goodbye"
-    stt.transcribe = lambda audio, prompt=None: Heard(stt_says_bye)  # type: ignore[method-assign]
+    stt.transcribe = lambda audio, prompt=None, expect=None: Heard(stt_says_bye)  # type: ignore[method-assign]
     await session.start()
     await settle(sent, lambda s: answers_sent(s) == 1)
     echo_marks(session, sent)
@@ -190,7 +190,7 @@ class Scripted:
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None, expect=None) -> Heard:  # type: ignore[no-untyped-def]
         return Heard(self.text)
 
 

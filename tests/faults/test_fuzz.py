@@ -73,7 +73,7 @@ def test_the_parser_returns_a_message_or_a_protocol_error(frame: str | bytes) ->
 
 
 class Words:
-    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None, expect=None) -> Heard:  # type: ignore[no-untyped-def]
         return Heard("a sink is clogged" if len(audio) > 1600 else "")
 
 
