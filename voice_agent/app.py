@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -34,7 +35,8 @@ from storage.sms_log import SmsLog
 from storage.tenant_queries import TenantQueries
 from storage.users import UserStore
 from storage.webhook_store import WebhookStore
-from transcripts.engine import WhisperTranscriber
+from transcripts.engine import Transcriber, WhisperTranscriber
+from transcripts.fallback import FallbackTranscriber
 from transcripts.scheduler import TranscriptionScheduler
 from voice_agent.api import events as events_api
 from voice_agent.api import router as api
@@ -49,7 +51,7 @@ from voice_agent.notify.sms import SmsSender
 from voice_agent.ops import log_redaction, metrics
 from voice_agent.ops.metrics import Metrics
 from voice_agent.services import Services
-from voice_agent.settings import Settings
+from voice_agent.settings import ConfigError, Settings
 from voice_agent.twilio import signatures, signed_form
 from voice_agent.twilio import sms_webhook as twilio_sms
 from voice_agent.twilio import voice_webhooks as twilio_webhooks
@@ -64,17 +66,56 @@ IO_THREADS = 32
 
 
 def load_engines(settings: Settings) -> Engines:
-    stt = WhisperTranscriber(
-        settings.whisper_model,
-        cpu_threads=settings.whisper_threads,
-        beam_size=settings.whisper_beam_size,
-        fit_window=settings.whisper_fit_window,
-        workers=settings.whisper_workers,
-    )
+    stt = build_transcriber(settings)
     return Engines(
         transcriber=TranscriptionScheduler(stt, workers=settings.whisper_workers),
         synthesizer=PiperSynthesizer(settings.piper_voice, threads=settings.piper_threads),
     )
+
+
+def build_transcriber(settings: Settings) -> Transcriber:
+    """STT_ENGINE's recognizer. The hosted one is backed by local Whisper (WHISPER_MODEL),
+    loaded now: a turn it fails is transcribed at once, not after a model load."""
+    if settings.stt_engine == "openai":
+        from transcripts.hosted import DEFAULT_MODEL, OpenAITranscriber
+
+        hosted = OpenAITranscriber(
+            settings.openai_api_key or "",  # the settings refuse openai without a key
+            model=settings.stt_model or DEFAULT_MODEL,
+            base_url=settings.openai_base_url,
+            timeout_s=settings.stt_timeout_s,
+        )
+        return FallbackTranscriber(hosted, local_whisper(settings, "WHISPER_MODEL"))
+    return local_whisper(settings, "STT_MODEL" if settings.stt_model else "WHISPER_MODEL")
+
+
+def local_whisper(settings: Settings, setting: str) -> WhisperTranscriber:
+    """faster-whisper with the model `setting` names (unset: the bundled tiny.en). A model
+    that cannot be loaded stops start-up with a ConfigError naming the setting."""
+    model = settings.stt_model if setting == "STT_MODEL" else settings.whisper_model
+    try:
+        return WhisperTranscriber(
+            model,
+            cpu_threads=settings.whisper_threads,
+            beam_size=settings.whisper_beam_size,
+            fit_window=settings.whisper_fit_window,
+            workers=settings.whisper_workers,
+        )
+    except Exception as exc:
+        if model is None:  # the bundled model: a broken install, not a setting
+            raise
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        # huggingface_hub's first line: "Got: <the cause>" or a sentence, then advice
+        reason = reason.removeprefix("Got: ").split(". ")[0][:200]
+        what = (
+            "faster-whisper cannot load that directory"
+            if Path(model).expanduser().is_dir()
+            else "not on this machine, and it could not be downloaded"
+        )
+        raise ConfigError(
+            f"{setting}={model}: {what} ({reason}); set {setting} to a CTranslate2 model "
+            "directory on this machine, or unset it for the bundled tiny.en"
+        ) from exc
 
 
 def policy_factory(settings: Settings) -> PolicyFactory:

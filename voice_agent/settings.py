@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -62,6 +63,29 @@ def shown_database_url(raw: str) -> str:
         return "(not a URL)"
 
 
+def whisper_model_problem(model: str) -> str | None:
+    """Why faster-whisper cannot load `model`, as far as this machine can tell without the
+    network; None when it may (a model on the Hugging Face Hub is only known at load)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if (path / "model.bin").is_file():
+            return None
+        return f"{model} is a directory without model.bin, not a CTranslate2 Whisper model"
+    if model.startswith(("/", ".", "~")):
+        return f"no model directory {model}"
+    if "/" in model:  # a Hugging Face repository, e.g. Systran/faster-whisper-small.en
+        return None
+    from faster_whisper.utils import available_models  # heavy: only for a name to check
+
+    names = available_models()
+    if model in names:
+        return None
+    return (
+        f"{model!r} is neither a faster-whisper model name ({', '.join(names)}) nor a "
+        "CTranslate2 model directory"
+    )
+
+
 class Settings(BaseSettings):
     # hide_input_in_errors: an error about a setting never prints its value (tokens, keys)
     model_config = SettingsConfigDict(
@@ -84,6 +108,15 @@ class Settings(BaseSettings):
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+
+    # Speech recognition: the bundled local Whisper, or OpenAI's transcription API (with
+    # OPENAI_API_KEY and OPENAI_BASE_URL), local Whisper (WHISPER_MODEL) transcribing the
+    # turns it fails. STT_MODEL: for whisper a faster-whisper model name or a CTranslate2
+    # model directory (default: WHISPER_MODEL, else the bundled tiny.en); for openai the
+    # model (default gpt-4o-mini-transcribe).
+    stt_engine: Literal["whisper", "openai"] = "whisper"
+    stt_model: str | None = None
+    stt_timeout_s: float = Field(4.0, gt=0)  # a hosted turn's deadline, its retry included
 
     whisper_model: str | None = None  # name or path; default: bundled tiny.en
     # Two single-threaded workers: with fitted windows a turn takes ~80 ms on one core, and
@@ -132,6 +165,30 @@ class Settings(BaseSettings):
                 "were written with"
             ) from None
         return value.strip()
+
+    @field_validator("stt_engine")
+    @classmethod
+    def _hosted_needs_a_key(cls, value: str, info: ValidationInfo) -> str:
+        if value == "openai" and not info.data.get("openai_api_key"):
+            raise ValueError(
+                "openai needs OPENAI_API_KEY (and OPENAI_BASE_URL for a server other than "
+                "OpenAI's); set it, or STT_ENGINE=whisper for the local recognizer"
+            )
+        return value
+
+    @field_validator("stt_model", "whisper_model")
+    @classmethod
+    def _whisper_model_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value or not value.strip():
+            return None
+        value = value.strip()
+        # (an STT_ENGINE that failed its own check is not in `data`: its error says enough)
+        engine = info.data.get("stt_engine", "openai")
+        hosted = info.field_name == "stt_model" and engine != "whisper"
+        problem = None if hosted else whisper_model_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     def resolved_database_url(self) -> str:
         """DATABASE_URL (postgres:// accepted), else SQLite in the data dir. Raises
