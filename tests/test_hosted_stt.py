@@ -53,7 +53,7 @@ class LocalWords:
     def __init__(self) -> None:
         self.turns = 0
 
-    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None, expect=None) -> Heard:  # type: ignore[no-untyped-def]
         self.turns += 1
         return Heard("heard locally")
 
@@ -274,7 +274,7 @@ def test_the_hosted_recognizer_takes_over_again_once_it_answers(
 
 def test_when_both_fail_the_local_error_is_raised(stt: FakeTranscriptionServer) -> None:
     class Broken:
-        def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+        def transcribe(self, audio: np.ndarray, prompt: str | None = None, expect=None) -> Heard:  # type: ignore[no-untyped-def]
             raise RuntimeError("local model broken")
 
     hosted = OpenAITranscriber("test-key", base_url=stt.url, timeout_s=TIMEOUT_S)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from transcripts.engine import Transcriber
-from transcripts.heard import Heard
+from transcripts.heard import Expect, Heard
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,12 @@ class FallbackTranscriber:
     def down(self) -> bool:
         return self._down_since is not None
 
-    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
+    def transcribe(
+        self, audio: np.ndarray, prompt: str | None = None, expect: Expect | None = None
+    ) -> Heard:
         if self._try_primary():
             try:
-                heard = self.primary.transcribe(audio, prompt)
+                heard = self.primary.transcribe(audio, prompt, expect)
             except Exception as exc:
                 self._failed(exc)
             else:
@@ -57,7 +59,7 @@ class FallbackTranscriber:
                 return heard
         with self._lock:
             self.fallback_turns += 1
-        return self.fallback.transcribe(audio, prompt)
+        return self.fallback.transcribe(audio, prompt, expect)
 
     def _try_primary(self) -> bool:
         with self._lock:

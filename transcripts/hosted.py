@@ -28,12 +28,18 @@ import openai
 from openai.types.audio import TranscriptionTextDeltaEvent, TranscriptionTextDoneEvent
 
 from media.resample import PHONE_RATE, WHISPER_RATE, to_int16, to_phone
-from transcripts.heard import Heard, HeardWord, heard_from_tokens
+from transcripts.heard import Expect, Heard, HeardWord, heard_from_tokens
 
 DEFAULT_MODEL = "gpt-4o-mini-transcribe"
 MIN_AUDIO_S = 0.1  # the API refuses shorter files; nothing is said in that anyway
 RETRY_MIN_SHARE = 0.25  # a retry with less of the turn's time left would only be cut off
 NO_LOGPROBS = ("whisper-1",)  # answers JSON whatever `stream` says, and has no logprobs
+
+# What the caller was just asked for, as text the model reads as said before the audio.
+EXPECT_PROMPTS = {
+    "letters": "The caller spells a word letter by letter, e.g. P-A-T-E-L.",
+    "digits": "The caller gives a phone number, e.g. 555-867-5309.",
+}
 
 
 class TranscriptionFailed(RuntimeError):
@@ -72,10 +78,15 @@ class OpenAITranscriber:
         )
         self._thread.start()
 
-    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Heard:
-        """Blocking, from any thread. Raises TranscriptionFailed."""
+    def transcribe(
+        self, audio: np.ndarray, prompt: str | None = None, expect: Expect | None = None
+    ) -> Heard:
+        """Blocking, from any thread. Raises TranscriptionFailed. A spelling or a number
+        asked for is written into the prompt, as the model's own guide suggests."""
         if len(audio) < MIN_AUDIO_S * WHISPER_RATE:
             return Heard("")
+        if expect is not None:
+            prompt = f"{prompt or ''} {EXPECT_PROMPTS[expect]}".strip()
         turn = asyncio.run_coroutine_threadsafe(
             self._turn(wav_bytes(audio, self.send_rate), prompt), self._loop
         )
