@@ -4,6 +4,7 @@ local policy calls them directly. Both get the same validation and the same reco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,8 @@ from routing.spoken import normalize_address, parse_when
 from storage.profiles import BusinessProfile
 
 log = logging.getLogger(__name__)
+
+SETTLE_S = 10.0  # the end of a call waits this long for its last writes, then moves on
 T = TypeVar("T")
 
 Events = Callable[[str, dict[str, Any]], None]
@@ -230,8 +233,9 @@ class ReceptionTools:
         }
         # A refused write is kept with the call and retried at its end; the team still gets
         # the event.
+        self.facts.message = {"id": None, **fields}
         _, message_id = self._keep("message", fields)
-        self.facts.message = {"id": message_id, **fields}
+        self.facts.message["id"] = message_id
         self.events("message.created", {"call_sid": self.call_sid, "message": self.facts.message})
         if message_id is None:
             return {"taken": True, "saved": False, **unavailable("message_noted")}
@@ -265,10 +269,17 @@ class ReceptionTools:
         """finish_call off the event loop, for a policy's end of call. It never fails: if
         settling does, the outcome is what the call's facts already show."""
         try:
-            return await asyncio.to_thread(self.finish_call, caller_lines)
+            # Bounded: a database that stopped answering must not hold the call's record.
+            return await asyncio.wait_for(
+                asyncio.to_thread(self.finish_call, caller_lines), SETTLE_S
+            )
         except Exception:
             log.exception("call %s: could not settle the outcome", self.call_sid)
             return self.facts.outcome(caller_spoke=bool(caller_lines))
+
+    def unsaved_messages(self) -> list[dict[str, Any]]:
+        """Messages not (known to be) stored: they go with the call's record."""
+        return [dict(args) for kind, args in list(self.facts.unsaved) if kind == "message"]
 
     def finish_call(self, caller_lines: list[str]) -> str:
         """The call is over: its outcome. Blocking (database): run it off the event loop.
@@ -335,11 +346,17 @@ class ReceptionTools:
             "handoff": ("hand_off", self._hand_off),
             "consent": ("consent", self._consent),
         }[kind]
+        # On the list until known stored: a write that never comes back (a partitioned
+        # database) is still kept with the call's record.
+        pending = (kind, args)
+        self.facts.unsaved.append(pending)
         try:
-            return True, self._write(what, write, args)
+            result = self._write(what, write, args)
         except StorageDown:
-            self.facts.unsaved.append((kind, args))
             return False, None
+        with contextlib.suppress(ValueError):
+            self.facts.unsaved.remove(pending)
+        return True, result
 
     def _message(self, fields: dict[str, Any]) -> int:
         return self.backend.take_message(self.profile.id, self.call_sid, fields)

@@ -21,6 +21,7 @@ from storage.fields import caller_id
 from storage.models import Business, Call, TranscriptSegment, Turn
 from storage.outcomes import outcome_details
 from storage.profiles import BusinessProfile
+from storage.reception import add_message
 from storage.recordings import recording_json
 
 
@@ -131,6 +132,9 @@ class FinishedCall:
     bad_messages: int = 0
     segments: list[SegmentRecord] = field(default_factory=list)
     turns: list[TurnRecord] = field(default_factory=list)
+    # Messages the call took that the database did not take during the call (it was down):
+    # stored with the record, so that someone calls back however long the outage.
+    messages: list[dict[str, Any]] = field(default_factory=list)
 
 
 class CallStore:
@@ -263,6 +267,8 @@ class CallStore:
                 erase_call(s, call)
                 return
             self._append_final(s, call, done, offset)
+            for fields in done.messages:
+                add_message(s, call.business_id, call.id, fields, once=True)
 
     @staticmethod
     def _append_final(s: Session, call: Call, done: FinishedCall, offset: int) -> None:

@@ -18,6 +18,14 @@ from storage.business_rows import seed_demo
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+TCP_LIVENESS = {  # libpq connection parameters
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,  # ms
+}
+
 
 def utc(dt: datetime) -> datetime:
     """A stored timestamp as an aware datetime. SQLite drops the offset; everything is
@@ -85,6 +93,9 @@ def make_engine(
         query = make_url(url).query
         if "connect_timeout" not in query:
             connect_args["connect_timeout"] = max(1, round(connect_timeout_s))
+        # A network partition (nothing acknowledged) ends a connection's wait within about
+        # 15 s instead of never: TCP keepalives for idle reads, a user timeout for writes.
+        connect_args |= {k: v for k, v in TCP_LIVENESS.items() if k not in query}
         if statement_timeout_s is not None and "options" not in query:
             ms = max(1, round(statement_timeout_s * 1000))
             connect_args["options"] = f"-c statement_timeout={ms}"

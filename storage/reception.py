@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from storage.consent import ConsentStore
 from storage.db import session_factory
@@ -19,6 +20,28 @@ def _now() -> datetime:
 
 
 _NUMBERS = {"phone", "callback_number"}
+
+
+def add_message(
+    s: Session, business_id: int, call_id: int | None, fields: dict[str, Any], once: bool = False
+) -> int:
+    """A message row; `once`: unless this call already has the same one (a write that was
+    taken for lost, and stored from the journal too)."""
+    fitted = _fit(Message, fields)
+    if once and call_id is not None:
+        same = s.scalar(
+            select(Message.id).where(
+                Message.call_id == call_id,
+                Message.reason == fitted.get("reason"),
+                Message.text == fitted.get("text"),
+            )
+        )
+        if same is not None:
+            return same
+    message = Message(business_id=business_id, call_id=call_id, created_at=_now(), **fitted)
+    s.add(message)
+    s.flush()
+    return message.id
 
 
 def _fit(model: type, fields: dict[str, Any]) -> dict[str, Any]:
@@ -90,15 +113,7 @@ class ReceptionStore:
 
     def take_message(self, business_id: int, call_sid: str, fields: dict[str, Any]) -> int:
         with self._sessions.begin() as s:
-            message = Message(
-                business_id=business_id,
-                call_id=self._call_id(s, call_sid),
-                created_at=_now(),
-                **_fit(Message, fields),
-            )
-            s.add(message)
-            s.flush()
-            return message.id
+            return add_message(s, business_id, self._call_id(s, call_sid), fields)
 
     def hand_off(
         self,

@@ -214,6 +214,22 @@ def test_postgresql_defaults_and_a_url_that_says_otherwise(pg_url: str) -> None:
     engine.dispose()
 
 
+def test_postgresql_connections_notice_a_partition(pg_url: str) -> None:
+    """TCP keepalives and a user timeout: a connection whose peer vanished (nothing is
+    acknowledged) fails within seconds instead of waiting for ever; a URL may say otherwise."""
+    engine = make_engine(pg_url)
+    with engine.connect() as conn:
+        params = conn.connection.dbapi_connection.info.get_parameters()  # type: ignore[union-attr]
+    engine.dispose()
+    assert params["keepalives"] == "1" and int(params["keepalives_idle"]) <= 10
+    assert 0 < int(params["tcp_user_timeout"]) <= 30_000
+    engine = make_engine(pg_url + "?tcp_user_timeout=60000")
+    with engine.connect() as conn:
+        params = conn.connection.dbapi_connection.info.get_parameters()  # type: ignore[union-attr]
+    engine.dispose()
+    assert params["tcp_user_timeout"] == "60000"
+
+
 def test_sqlite_waits_for_a_held_write_lock_only_as_long_as_its_busy_timeout(
     tmp_path: Path,
 ) -> None:

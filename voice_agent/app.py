@@ -50,6 +50,7 @@ from voice_agent.notify.notifier import Notifier
 from voice_agent.notify.sms import SmsSender
 from voice_agent.ops import log_redaction, metrics
 from voice_agent.ops.metrics import Metrics
+from voice_agent.ops.probe import Probe
 from voice_agent.services import Services
 from voice_agent.settings import ConfigError, Settings
 from voice_agent.twilio import signatures, signed_form
@@ -317,6 +318,8 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
             return JSONResponse({"status": "failed" if services.load_error else "loading"}, 503)
         return JSONResponse({"status": "ready", "worker": services.metrics.worker})
 
+    db_probe = Probe(lambda: db.ping(services.db), "database")
+
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         """Readiness: send this worker new calls."""
@@ -327,8 +330,9 @@ def create_app(settings: Settings | None = None, loader: EngineLoader = load_eng
         if not services.ready.is_set():
             return JSONResponse({"status": "loading"}, 503)
         try:
-            # Bounded: a partitioned database must not make the health check hang too.
-            await asyncio.wait_for(asyncio.to_thread(db.ping, services.db), HEALTH_TIMEOUT_S)
+            # Bounded, on a thread of its own: a partitioned database must neither make the
+            # health check hang nor hold a thread the calls (or the exit) wait for.
+            await db_probe.run(HEALTH_TIMEOUT_S)
         except Exception as exc:
             error = str(exc)[:200] or type(exc).__name__
             return JSONResponse({"status": "database unreachable", "error": error}, 503)

@@ -78,6 +78,10 @@ class FaultProxy:
         with self._lock:
             conns, self._conns = self._conns, set()
         for conn in conns:
+            # shutdown() wakes a thread blocked in recv() on it (close() alone does not),
+            # so the pumps end and the service's side sees its connection reset.
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 conn.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"

@@ -14,7 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
+from storage.models import Call, Message
 from tests.calling import eventually, line_silence_until, until_agent_speaks
 from tests.conftest import AUDIO, RunningServer, ServerThread, require_service, wait_stored
 from tests.faults.proxy import FaultProxy
@@ -95,6 +98,11 @@ async def greeted_call(tmp_path: Path, caller: str, **settings: object) -> Async
                 yield Line(server, http, signer, ringing, peer, stream)
 
 
+def messages_of(engine: Engine, call_sid: str) -> list[Message]:
+    with Session(engine) as s:
+        return list(s.scalars(select(Message).join(Call).where(Call.call_sid == call_sid)))
+
+
 def _redis_via(proxy: FaultProxy) -> str:
     return f"redis://127.0.0.1:{proxy.port}/0"
 
@@ -126,7 +134,10 @@ async def test_database_partitioned_health_says_so_and_calls_end(
     pg_proxy: tuple[FaultProxy, str], tmp_path: Path
 ) -> None:
     """Packets to the database dropped: /healthz answers 503 instead of hanging, and a call
-    in progress still ends and is journaled instead of waiting on the database for ever."""
+    in progress still ends and is journaled instead of waiting on the database for ever. The
+    caller asked for a visit and hung up before giving details: the message taken for a
+    call back (its write never came back) goes with the journaled record and is stored once
+    the database is back, once."""
     proxy, url = pg_proxy
     async with greeted_call(tmp_path, "+15555550181", database_url=url) as line:
         proxy.blackhole()
@@ -134,8 +145,16 @@ async def test_database_partitioned_health_says_so_and_calls_end(
         await line.hang_up()
         health = await line.http.get(f"{line.server.url}/healthz", timeout=60)
         assert health.status_code == 503
+        again = await line.http.get(f"{line.server.url}/healthz", timeout=60)
+        assert again.status_code == 503, "a check still stuck answers at once, and the same"
         assert await line.journaled(), "the finished call was neither stored nor kept"
         proxy.heal()
+        services = line.server.services
+        await asyncio.to_thread(services.journal.replay, services.calls)
+        call = await wait_stored(line.server, line.ringing.call_sid)
+        messages = await asyncio.to_thread(messages_of, services.db, line.ringing.call_sid)
+    assert call["outcome"] == "message_taken", call["outcome"]
+    assert len(messages) == 1 and "sink" in (messages[0].text or "").lower(), messages
 
 
 async def test_database_refused_a_caller_asking_for_a_person_is_still_put_through(

@@ -154,7 +154,7 @@ async def media_stream(ws: WebSocket) -> None:
         # Shielded: a cancelled server task must still write the call record.
         try:
             await asyncio.shield(
-                _finalize(services, twilio, session, info.stream_sid, bad, business, writer)
+                _finalize(services, twilio, session, info.stream_sid, bad, business, writer, tools)
             )
         finally:
             services.sessions.pop(info.call_sid, None)
@@ -253,9 +253,12 @@ async def _finalize(
     bad: BadInput,
     business: BusinessProfile,
     writer: EncryptedWriter | None = None,
+    tools: ReceptionTools | None = None,
 ) -> None:
     try:
         record = await session.finish(bad.total, stream_sid)  # seals the recording
+        if tools is not None:  # messages the database did not take go with the record
+            record.messages = tools.unsaved_messages()
     finally:
         if writer is not None:  # before the call is final: its record is then complete
             await _keep_recording(services, session, writer)
