@@ -219,6 +219,8 @@ class LocalPolicy:
             return self._ask("name", f"{ack} May I have your name?")
         if not b.address:
             return self._ask("address", f"{ack} What's the address where you need the service?")
+        if b.when:  # a field corrected after the read-back: read it back again
+            return self._read_back(b)
         if b.time_hint:
             hint, b.time_hint = b.time_hint, ""
             return await self._choose_time(b, hint)

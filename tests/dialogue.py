@@ -14,6 +14,7 @@ from storage.businesses import BusinessStore
 from storage.calls import CallStore
 from storage.db import make_engine, upgrade
 from storage.reception import ReceptionStore
+from transcripts.heard import Heard, HeardWord
 
 NY = ZoneInfo("America/New_York")
 MONDAY_10AM = datetime(2026, 11, 30, 10, 0, tzinfo=NY)
@@ -54,8 +55,22 @@ class Conversation:
     async def greet(self) -> str:
         return await self._collect(self.policy.greet())
 
-    async def say(self, text: str) -> str:
-        return await self._collect(self.policy.respond(text))
+    async def say(self, text: str, heard: Heard | None = None) -> str:
+        return await self._collect(self.policy.respond(text, heard))
+
+    async def unsure_of(self, text: str, *doubted: str) -> str:
+        """The caller says `text`; the recognizer was unsure of the words `doubted`."""
+        words = tuple(HeardWord(w, 0.2 if w in doubted else 0.95) for w in text.split())
+        return await self.say(text, Heard(text, words))
+
+    async def spell(self, letters: str) -> str:
+        """The caller spells a word; the letters-only reading heard these letters."""
+        text = " ".join(letters)
+        return await self.say(text, Heard(text, letters=letters.upper()))
+
+    async def key(self, keys: str) -> str:
+        """The caller presses keys on the phone."""
+        return await self.say(keys, Heard(keys, keyed=True))
 
     @property
     def outcome(self) -> str:
