@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 
 import numpy as np
@@ -44,6 +45,8 @@ async def test_finals_jump_ahead_of_speculative_work_and_cancelled_work_is_skipp
     final = asyncio.create_task(stt.transcribe(seconds(4)))
     await asyncio.sleep(0.05)
     dropped.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await dropped  # its ticket is cancelled before the worker can reach it, under any load
     engine.gate.set()
     assert (await final)[0].text == "job 4" and (await guess)[0].text == "job 2"
     await blocker
@@ -112,4 +115,18 @@ async def test_guesses_can_be_kept_from_the_last_free_worker() -> None:
     engine.gate.set()
     await asyncio.gather(first.future, second.future, final.future)
     assert sorted(engine.order) == [1, 2, 3]
+    stt.close()
+
+
+async def test_the_call_s_vocabulary_and_what_was_asked_reach_the_engine() -> None:
+    asked: list[tuple[str | None, str | None]] = []
+
+    class Noting:
+        def transcribe(self, audio, prompt=None, expect=None):  # type: ignore[no-untyped-def]
+            asked.append((prompt, expect))
+            return Heard("P-A-T-E-L", letters="PATEL")
+
+    stt = TranscriptionScheduler(Noting(), workers=1)
+    heard, _ = await stt.transcribe(seconds(1), prompt="Bluebird. Birch Avenue.", expect="letters")
+    assert heard.letters == "PATEL" and asked == [("Bluebird. Birch Avenue.", "letters")]
     stt.close()

@@ -93,3 +93,29 @@ def test_repetition_loops_are_recognised(text: str) -> None:
 )
 def test_ordinary_speech_is_not_a_loop(text: str) -> None:
     assert not _looks_looped(text)
+
+
+def test_word_probabilities_come_with_the_words(engine: WhisperTranscriber) -> None:
+    heard = engine.transcribe(phone_to_whisper(as_paused(caller_turn("name-maria.wav"))))
+    assert [w.text for w in heard.words][-2:] == ["Maria", "Lopez"]
+    assert all(0 < w.probability <= 1 for w in heard.words)
+    assert heard.letters is None, "letters only when a spelling was asked for"
+
+
+def test_a_spelling_asked_for_is_read_as_letters(engine: WhisperTranscriber) -> None:
+    """Spelled names, synthesized and put through mu-law: held to letters, the recognizer
+    gives letters only and few wrong (tiny.en confuses P/T, B/V: a margin of 2 a word)."""
+    from rapidfuzz.distance import Levenshtein
+
+    from media.tts import PiperSynthesizer
+
+    tts = PiperSynthesizer()
+    pause = np.zeros(4000, np.int16)
+    wrong = []
+    for word in ("BIRCH", "PATEL", "MILLER"):
+        pcm = tts.synthesize(", ".join(word) + ".")
+        line = g711.decode(g711.encode(np.concatenate([pause, pcm, pause])))
+        heard = engine.transcribe(phone_to_whisper(line), expect="letters")
+        assert heard.letters and heard.letters.isalpha() and heard.letters.isupper(), heard
+        wrong.append(Levenshtein.distance(heard.letters, word))
+    assert max(wrong) <= 2 and sum(wrong) <= 4, wrong
