@@ -132,3 +132,36 @@ async def wait_stored(server: RunningServer, call_sid: str) -> dict:
             return call
         await asyncio.sleep(0.05)
     raise AssertionError(f"call {call_sid} was never finalized: {call}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Threads a test left blocked (a connection to a server a fault test blackholed) would
+    keep the interpreter from exiting after the last test: the run would hang, silently,
+    with every test passed. The interpreter's own exit step (joining the thread pools'
+    workers) is run here with a bound; if it does not finish, the blocked threads are
+    printed with where they are stuck, and the run exits with its own status."""
+    import concurrent.futures.thread as pool_threads
+    import faulthandler
+    import sys
+
+    closer = threading.Thread(target=pool_threads._python_exit, daemon=True)
+    closer.start()
+    closer.join(60)
+    others = [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+    for t in others:
+        t.join(5)
+    if not closer.is_alive() and not any(t.is_alive() for t in others):
+        return
+    print("\nthreads still blocked after the tests; exiting without waiting for them:")
+    sys.stdout.flush()
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    sys.stderr.flush()
+    os._exit(config.stash.get(_EXIT_STATUS, 1))
+
+
+_EXIT_STATUS = pytest.StashKey[int]()
