@@ -65,6 +65,7 @@ def test_add_list_export_import(tmp_path: Path) -> None:
         line="+15550100300",
         timezone="America/Chicago",
         emergency_rules=["sparking", "burning smell"],
+        vocabulary=["Quail Hollow Road", "Tchoupitoulas Street", "Naperville"],
     )
     profile = tmp_path / "sparks.yaml"
     profile.write_text(yaml.safe_dump(demo))
@@ -72,6 +73,8 @@ def test_add_list_export_import(tmp_path: Path) -> None:
     assert imported.returncode == 0, imported.stderr
     again = yaml.safe_load(cli(tmp_path, "business", "export", str(new_id)).stdout)
     assert again["emergency_rules"] == ["sparking", "burning smell"]
+    assert again["vocabulary"] == ["Quail Hollow Road", "Tchoupitoulas Street", "Naperville"]
+    assert "Birch Avenue" in demo_vocabulary(tmp_path), "the demo lists its streets"
     assert again["dispatchers"] == demo["dispatchers"]
 
 
@@ -239,3 +242,7 @@ def test_several_wrong_fields_are_listed_one_a_line(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert lines[0] == f"error: {profile}: 2 problems:", done.stderr
     assert [x.split(":")[0].strip() for x in lines[1:]] == ["service_area[0]", "slot_minutes"]
+
+
+def demo_vocabulary(tmp_path: Path) -> list[str]:
+    return yaml.safe_load(cli(tmp_path, "business", "export", "1").stdout)["vocabulary"]

@@ -519,3 +519,17 @@ async def test_cancel_while_a_tool_runs_keeps_its_result(
     assert policy.history[-1]["role"] == "tool"
     assert json.loads(policy.history[-1]["content"])["available"] is True
     assert_well_formed(policy.history)
+
+
+def test_the_model_reads_which_words_were_unsure_and_what_was_keyed() -> None:
+    from routing.llm import _as_heard
+    from transcripts.heard import Heard, HeardWord
+
+    words = (HeardWord("Priya", 0.9), HeardWord("Patol", 0.2))
+    assert _as_heard("Priya Patol", Heard("Priya Patol", words)) == (
+        "Priya Patol\n(speech recognition unsure of: patol)"
+    )
+    assert _as_heard("5552223333", Heard("5552223333", keyed=True)) == (
+        "(keyed on the phone keypad) 5552223333"
+    )
+    assert _as_heard("Hello", None) == "Hello"
