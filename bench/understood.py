@@ -45,6 +45,7 @@ import tempfile
 import time
 import wave
 import zlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -204,8 +205,12 @@ def classify(agent_text: str) -> str:
         return "ask_time"
     if re.search(r"\baddress\b|street number|which street|what street", low):
         return "ask_address"
-    if re.search(r"best (?:one|number) to reach|what number", low):
+    if re.search(r"best (?:one|number) to reach", low) or (
+        "is that right" in low and re.search(r"\d", text)
+    ):
         return "callback"
+    if "what number" in low:
+        return "callback_number"
     if "best time to call" in low:
         return "best_time"
     if re.search(r"\bname\b", low):
@@ -440,6 +445,8 @@ class Caller:
                 return Reply("No, that's all. Thank you, goodbye.", hang_up=True)
             case "callback":
                 return Reply("Yes, this number is fine.")
+            case "callback_number":
+                return Reply("It's 555 555 0123.")
             case "best_time":
                 return Reply("Any time today.")
         return None
@@ -513,6 +520,15 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         "extra_questions_mean": sum(r["extra_questions"] for r in results) / n,
         "caller_turns_mean": sum(r["caller_turns"] for r in results) / n,
         "seconds_per_call_mean": sum(r["seconds"] for r in results) / n,
+        **{
+            f"{f}_heard_first_pct": 100
+            * sum(bool(r.get("first_heard", {}).get(f)) for r in results)
+            / max(1, sum(f in r.get("first_heard", {}) for r in results))
+            for f in ("name", "address")
+        },
+        "unbooked_last_asked": dict(
+            Counter(r["stuck_at"] for r in results if r.get("stuck_at")).most_common()
+        ),
     }
 
 
@@ -685,6 +701,7 @@ async def run_call(
     questions = Questions()
     turns: list[dict[str, Any]] = []
     caller_lines: list[str] = []
+    first_heard: dict[str, bool] = {}  # the field's first answer came out of Whisper whole
 
     agent, ended = await _spoken(policy.greet())
     questions.add(classify(agent))
@@ -710,6 +727,10 @@ async def run_call(
             "unsure": sorted(heard.unsure()) if hasattr(heard, "unsure") else [],
         }
         turns.append(turn)
+        field_asked = {"ask_name": "name", "ask_address": "address"}.get(turn["kind"])
+        if field_asked and field_asked not in first_heard:  # the first answer, as heard
+            truth = call.name if field_asked == "name" else call.address
+            first_heard[field_asked] = _contains(norm_words(heard.text), norm_words(truth))
         if not heard.text:  # nothing heard: no answer; the caller says it again
             turn["extra"] = False
             continue
@@ -740,6 +761,8 @@ async def run_call(
             "time": call.wanted.at().isoformat(),
         },
         "caller_turns": len(caller_lines),
+        "first_heard": first_heard,
+        "stuck_at": None if stored else classify(agent),  # the last thing asked
         "extra_questions": len(questions.extra),
         "extra_kinds": questions.extra,
         "street_in_prompt": bool(vocabulary) and call.street_full in (vocabulary or ()),
@@ -826,6 +849,12 @@ def report(out: dict[str, Any]) -> None:
         f"caller turns per call: {t['caller_turns_mean']:.1f}  "
         f"seconds per call: {t['seconds_per_call_mean']:.1f}"
     )
+    print(
+        f"  Whisper heard the whole name at its first answer in {t['name_heard_first_pct']:.0f}% "
+        f"of calls, the whole address in {t['address_heard_first_pct']:.0f}%"
+    )
+    if t["unbooked_last_asked"]:
+        print(f"  not booked, what the agent asked last: {t['unbooked_last_asked']}")
     if out["field_errors"]:
         print("  field errors (stored vs truth):")
         for line in out["field_errors"]:

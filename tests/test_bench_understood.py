@@ -102,6 +102,10 @@ def test_classify_the_receptionists_prompts() -> None:
         "What should I change: the name, the address or the time?": "change",
         "What's the address? You can also key it in on your keypad.": "ask_address",
         "Hmm.": "unknown",
+        "I have 5 5 5, 5 5 5, 0 1 2 3. Is that right?": "callback",
+        "What number should we call you back on? You can say it, or key it in.": (
+            "callback_number"
+        ),
     }
     for text, kind in cases.items():
         assert classify(text) == kind, text
