@@ -533,7 +533,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def field_errors(results: list[dict[str, Any]]) -> list[str]:
-    """ "h03 address: stored '2905 Whisper Hickam Avenue', truth '2905 Wissahickon Avenue'"."""
+    """ "t06 address: stored '640 Skokie Avenue', truth '640 Schuylkill Avenue'"."""
     out = []
     for r in results:
         if not r["booked"]:
