@@ -17,6 +17,13 @@ A caller says their own name and street as they are said, not as espeak-ng would
 spelling: `SAY` holds a respelling that espeak-ng pronounces about right ("Caoimhe" is said
 "Keeva"). The truth, and every spelled-out letter, is the written form.
 
+Voices: over the telephone band, tiny.en writes espeak-ng's default voices with 45-70% of
+the words wrong even in plain sentences ("Thursday at three in the afternoon"); its Klatt
+variants with a short pause between words (`gap`, 20-40 ms) come out at about 20-35%. Most
+calls use those, so that the bench measures names and streets more than espeak-ng; about a
+third keep the plain voices or the harder accents (en-gb, en-gb-scotland, en-029). Chosen on
+plain sentences, never on these calls.
+
 Times are slot starts (the demo business books 2-hour slots from 7 AM), so the stored
 start of a visit is the wanted time under either reading of "the booked time". The bench's
 clock is Monday 30 November 2026, 10 AM, New York: "tomorrow" is Tuesday.
