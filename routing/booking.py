@@ -13,6 +13,7 @@ from routing.spelling import as_name, closest, spell_out
 from routing.spoken import normalize_address
 from transcripts.heard import Heard
 
+FIELDS = ("address", "name", "time")  # corrections that give the field's new value
 MAX_READBACKS = 3  # read back this often and still wrong: someone calls back instead
 
 # What a caller's answer to a wrong read-back changes: a field given in the same breath, or
@@ -40,6 +41,8 @@ class Booking:
     def take_name(self, text: str, heard: Heard) -> bool:
         name = intents.introduced_name(text) or intents.extract_name(text)
         letters = letters_in(text, heard)
+        if letters and self.name and (not name or len(name.split()) < 2):
+            name = self.name  # "no, it's H E R N..." corrects the surname, not the whole name
         if letters:
             name = respell(name, name.split()[-1], letters) if name else as_name(letters)
             self.spelled["name"] = as_name(letters)

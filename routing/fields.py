@@ -64,8 +64,10 @@ def letters_in(text: str, heard: Heard) -> str | None:
     preferred; the free transcript's own spelling ("P-A-T-E-L") when there is none."""
     free = spelled(text)
     held = heard.letters if heard.letters and len(heard.letters) >= 2 else None
-    if free and held and free in held:
-        return free  # the letters reading has the words around the spelling as letters too
+    if free and (len(free) >= 3 or (held and free in held)):
+        # The free decoder wrote a spelling itself: the letters reading has the words
+        # around it ("Sure, it's...") as letters too.
+        return free
     return held or free
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from routing import intents, keypad
 from routing.acts import EndCall, ReplyPart, Speak, Transfer
-from routing.booking import MAX_READBACKS, Booking, correction
+from routing.booking import FIELDS, MAX_READBACKS, Booking, correction
 from routing.fields import streets_of
 from routing.message import ASK_SAME_NUMBER, Note, callback_step, note_from
 from routing.profile_answers import answer_question
@@ -162,7 +162,9 @@ class LocalPolicy:
             case "time" if b:
                 return await self._choose_time(b, text)
             case "confirm" if b:
-                if intents.is_yes(text):
+                # "Right" in "no, the name is Wright, W R I G H T" is no yes: a reply that
+                # gives a field is a correction.
+                if intents.is_yes(text) and correction(text, self.heard) not in FIELDS:
                     return await self._book(b)
                 return await self._correct(b, text)
             case "fix" if b:
@@ -400,7 +402,7 @@ class LocalPolicy:
     def _job(self, b: Booking) -> str:
         """How to name the job when reading a booking back."""
         service, _ = self.tools.service_for(None, b.problem or "")
-        return service or _short(b.problem)
+        return service or "a service visit"  # not the caller's words as heard: they may be wrong
 
     def _service_named(self, text: str) -> bool:
         return any(intents.has_any(text, list(s.keywords)) for s in self.profile.services)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-MAX_CHARS = 400
+MAX_CHARS = 600  # ~150 tokens, of Whisper's 223 for a prompt
 
 
 def vocabulary_prompt(
