@@ -776,7 +776,8 @@ async def run_call(
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from transcripts.engine import WhisperTranscriber
+    from voice_agent.app import build_transcriber
+    from voice_agent.settings import Settings
 
     calls = SETS[args.set][: args.calls] if args.calls else SETS[args.set]
     workdir = Path(tempfile.mkdtemp(prefix="understood-"))
@@ -804,7 +805,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ),
             flush=True,
         )
-        engine = WhisperTranscriber()
+        # The recognizer the service would build (STT_ENGINE, STT_MODEL: bundled tiny.en).
+        engine = build_transcriber(Settings())
         ear = Ear(engine, prompt)
         results = []
         for call in calls:
