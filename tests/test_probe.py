@@ -62,3 +62,28 @@ def test_a_process_exits_while_a_check_is_stuck() -> None:
     # subprocess timeout only keeps a regression from hanging the suite.
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "timed out" in out.stdout, out.stderr
+
+
+def test_a_check_that_returns_after_its_loop_closed_is_dropped_quietly() -> None:
+    """The server stopped while a check was stuck: when the check comes back there is no
+    loop to tell, and the thread ends without an error."""
+    import asyncio
+
+    release = threading.Event()
+    errors: list[BaseException] = []
+    old_hook = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)  # type: ignore[assignment]
+    try:
+        probe = Probe(lambda: release.wait(30), "database")
+
+        async def stuck() -> None:
+            with pytest.raises(TimeoutError):
+                await probe.run(0.1)
+
+        asyncio.run(stuck())  # the loop is closed when this returns
+        [thread] = [t for t in threading.enumerate() if t.name == "probe-database"]
+        release.set()
+        thread.join(10)
+        assert not thread.is_alive() and errors == []
+    finally:
+        threading.excepthook = old_hook

@@ -74,7 +74,10 @@ class LineWriter:
             if item is None:
                 return
             if isinstance(item, Future):
-                item.set_result(None)
+                # A flush that gave up waiting cancelled its future: setting it then would
+                # raise, and end this thread for the rest of the process.
+                if item.set_running_or_notify_cancel():
+                    item.set_result(None)
                 continue
             if time.monotonic() < self._paused_until:
                 self.skipped += 1

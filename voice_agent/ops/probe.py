@@ -7,6 +7,7 @@ one fail at once instead of stacking up threads."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -43,7 +44,9 @@ class Probe:
                 error = exc
             finally:
                 self._busy.clear()
-            loop.call_soon_threadsafe(settle, error)
+            # A check that came back after its server stopped has nobody left to tell.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, error)
 
         self._busy.set()
         threading.Thread(target=work, name=f"probe-{self._name}", daemon=True).start()
